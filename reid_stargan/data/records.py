@@ -1,0 +1,63 @@
+"""The records every parser returns and every consumer reads.
+
+Re-ID data: `Record(path, pid, camid)` with `camid` 0-based (Market-1501 names are 1-based; the
+parser subtracts one). Face data (the StarGAN face setting): `AttributeRecord(path, label)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+
+class Record(NamedTuple):
+    path: str
+    pid: int
+    camid: int  # 0-based camera index
+
+
+class AttributeRecord(NamedTuple):
+    path: str
+    label: tuple[float, ...]  # multi: one 0/1 value per attribute; single: (class_index,)
+
+
+@dataclass
+class ReidDataset:
+    """A re-ID data set split into train / query / gallery, with its camera count."""
+
+    name: str
+    train: list[Record]
+    query: list[Record]
+    gallery: list[Record]
+    num_cameras: int
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # split -> names that did not parse
+
+    @property
+    def num_train_pids(self) -> int:
+        return len({r.pid for r in self.train})
+
+    def train_pid_map(self) -> dict[int, int]:
+        """Original train pid -> contiguous label 0..N-1 (sorted by pid, stable across runs)."""
+        return {pid: i for i, pid in enumerate(sorted({r.pid for r in self.train}))}
+
+    def summary(self) -> str:
+        rows = [("train", self.train), ("query", self.query), ("gallery", self.gallery)]
+        lines = [f"{self.name}: {self.num_cameras} cameras"]
+        for split, recs in rows:
+            lines.append(f"  {split:8s} {len({r.pid for r in recs}):6d} ids {len(recs):8d} images")
+        return "\n".join(lines)
+
+
+@dataclass
+class AttributeDataset:
+    """A face data set for the StarGAN face setting: domains are attributes or expressions."""
+
+    name: str
+    train: list[AttributeRecord]
+    test: list[AttributeRecord]
+    domain_names: list[str]
+    label_type: Literal["multi", "single"]
+
+    @property
+    def c_dim(self) -> int:
+        return len(self.domain_names)
