@@ -639,3 +639,11 @@ def true_rendering(root: str | os.PathLike, file_name: str | os.PathLike, target
         raise ValueError(f"target_camid {target_camid} outside 0..{world.num_cameras - 1}")
     key = (rec["pid"], target_camid, rec["frame"]) if noise else None
     return world.render(rec["pid"], Pose.from_dict(rec["pose"]), target_camid, noise_key=key)
+
+
+def load_dataset(root: str | os.PathLike):
+    """The written set as a ``ReidDataset`` with the camera count from its metadata (Market-layout
+    parsing alone would infer it from the files, and a split may miss the last camera)."""
+    from reid_stargan.data.datasets import build_dataset
+
+    return build_dataset("market_layout", root, num_cameras=read_meta(root)["params"]["num_cameras"])
