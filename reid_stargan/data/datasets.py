@@ -158,14 +158,13 @@ def msmt17(root: str | os.PathLike, use_val: bool = False, **_: object) -> ReidD
     `use_val` adds list_val.txt to training; the conventional protocol (and the default) leaves it out.
     """
     root = _find_root(root, "MSMT17_V2", "MSMT17_V1", "MSMT17")
-    for train_sub, test_sub in MSMT_FOLDERS.values():
-        if (root / train_sub).is_dir():
-            break
-    else:
+    folders = next(((tr, te) for tr, te in MSMT_FOLDERS.values() if (root / tr).is_dir()), None)
+    if folders is None:
         raise DatasetError(
             f"{root}: no MSMT17 image folder; expected train/ + test/ (V1) or mask_train_v2/ + "
             "mask_test_v2/ (V2) beside list_train.txt, list_val.txt, list_query.txt, list_gallery.txt"
         )
+    train_sub, test_sub = folders
     train = _msmt_list(root / train_sub, root / "list_train.txt")
     if use_val:
         train += _msmt_list(root / train_sub, root / "list_val.txt")
