@@ -1,0 +1,207 @@
+"""High-level re-ID evaluation: features + labels in, protocol metrics (percent) out.
+
+Example::
+
+    import numpy as np
+    from reid_stargan.eval import evaluate
+    rng = np.random.default_rng(0)
+    g_pids = np.repeat(np.arange(50), 4); g_cams = np.tile(np.arange(4), 50)
+    g = rng.normal(size=(200, 32)).astype("f4") + 3 * np.eye(50, 32, dtype="f4")[g_pids]
+    q = g[::4] + 0.1 * rng.normal(size=(50, 32)).astype("f4")
+    m = evaluate(q, g, np.arange(50), g_pids, np.full(50, 9), g_cams)
+    print(m["mAP"], m["rank1"])
+
+Backends (all exact; they differ in speed and memory, and agree to float rounding):
+
+* ``"torch"`` (what ``"auto"`` picks): query chunks x whole gallery by one matrix product, then the ranks
+  of the true matches by counting (:func:`reid_stargan.eval.metrics.positive_ranks_chunk`); memory is
+  the features plus one chunk, whatever the gallery size. Runs on ``device`` (CUDA works).
+* ``"faiss"``: FAISS flat index (GPU / multi-GPU sharded when faiss-gpu sees GPUs), top-k search with k
+  grown per query until all its true matches are inside the returned prefix.
+* ``"reference"``: full distance matrix and a stable sort of every row (torchreid style); small sets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .metrics import (
+    AP_MODES,
+    QueryMatchIndex,
+    eval_reference,
+    metrics_from_ranks,
+    positive_ranks_chunk,
+)
+from .retrieval import (
+    DEFAULT_CHUNK_ELEMS,
+    METRICS,
+    build_faiss_index,
+    faiss_search,
+    iter_distance_chunks,
+    pairwise_distance,
+)
+
+BACKENDS = ("auto", "torch", "faiss", "reference")
+REPORTED_RANKS = (1, 5, 10, 20)
+
+
+def validate_inputs(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids):
+    """Check shapes, lengths and finiteness; return numpy (q_pids, g_pids, q_camids, g_camids) as int64."""
+    for name, feats in (("q_feats", q_feats), ("g_feats", g_feats)):
+        if feats.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (N, D), got shape {tuple(feats.shape)}")
+        if feats.shape[0] == 0:
+            raise ValueError(f"{name} is empty: nothing to evaluate")
+    if q_feats.shape[1] != g_feats.shape[1]:
+        raise ValueError(f"feature dims differ: query {q_feats.shape[1]} vs gallery {g_feats.shape[1]}")
+    labels = []
+    for name, arr, n in (("q_pids", q_pids, len(q_feats)), ("g_pids", g_pids, len(g_feats)),
+                         ("q_camids", q_camids, len(q_feats)), ("g_camids", g_camids, len(g_feats))):
+        arr = np.asarray(arr.cpu() if isinstance(arr, torch.Tensor) else arr)
+        if arr.ndim != 1 or len(arr) != n:
+            raise ValueError(f"{name} must be 1-D with {n} entries (one per feature row), got shape {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.integer):
+            if not np.all(np.equal(np.mod(arr, 1), 0)):
+                raise ValueError(f"{name} must hold integers")
+        labels.append(arr.astype(np.int64))
+    for name, feats in (("q_feats", q_feats), ("g_feats", g_feats)):
+        finite = torch.isfinite(feats).all() if isinstance(feats, torch.Tensor) else np.isfinite(feats).all()
+        if not bool(finite):
+            raise ValueError(f"{name} contains NaN or Inf values")
+    return tuple(labels)
+
+
+def _to_percent(raw: dict, max_rank: int) -> dict:
+    cmc = np.asarray(raw["cmc"])
+    out = {"mAP": 100.0 * raw["mAP"]}
+    for k in REPORTED_RANKS:
+        out[f"rank{k}"] = 100.0 * float(cmc[min(k, len(cmc)) - 1])
+    out["mINP"] = 100.0 * raw["mINP"]
+    out["num_valid_queries"] = int(raw["num_valid_queries"])
+    out["num_skipped_queries"] = int(raw["num_skipped_queries"])
+    out["cmc"] = [100.0 * float(c) for c in cmc]
+    return out
+
+
+def _ranks_from_chunks(chunks, q_pids, q_camids, match_index: QueryMatchIndex):
+    """Run :func:`positive_ranks_chunk` over (start, end, dist) chunks; concatenate the hit lists."""
+    ranks, rows = [], []
+    g_pids_t = None
+    for start, end, dist in chunks:
+        if g_pids_t is None or g_pids_t.device != dist.device:
+            g_pids_t = torch.from_numpy(match_index.g_pids).to(dist.device)
+        r, q = positive_ranks_chunk(dist, q_pids[start:end], q_camids[start:end], match_index, g_pids_t)
+        ranks.append(r)
+        rows.append(q + start)
+    return np.concatenate(ranks), np.concatenate(rows)
+
+
+def _faiss_positive_ranks(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, metric, max_rank,
+                          use_gpu=None):
+    """Exact hit ranks from FAISS flat top-k lists; k grows (x4) for queries not yet resolved.
+
+    A query is resolved when all its true matches are in the returned list and its worst match is
+    strictly closer than the list's last item (so the list is an exact prefix of the ranking).
+    """
+    index = build_faiss_index(np.asarray(g_feats), metric, "flat", use_gpu=use_gpu)
+    num_g = len(g_feats)
+    removed_everywhere = g_pids == -1
+    num_true = {}
+    for qi, (pid, cam) in enumerate(zip(q_pids, q_camids, strict=True)):
+        num_true[qi] = int(np.sum((g_pids == pid) & (g_camids != cam) & ~removed_everywhere))
+    hits: dict[int, np.ndarray] = {}
+    pending = np.array([qi for qi, n in num_true.items() if n > 0], dtype=np.int64)
+    k = min(num_g, max(4 * max_rank, 256))
+    while len(pending):
+        dist, idx = faiss_search(index, np.asarray(q_feats)[pending], k, metric)
+        unresolved = []
+        for row, qi in enumerate(pending):
+            d, i = dist[row], idx[row]
+            keep = i >= 0
+            d, i = d[keep], i[keep]
+            order = np.lexsort((i, d))  # ties broken by gallery index, as in the reference
+            d, i = d[order], i[order]
+            valid = (g_pids[i] != -1) & ~((g_pids[i] == q_pids[qi]) & (g_camids[i] == q_camids[qi]))
+            is_hit = (g_pids[i] == q_pids[qi])[valid]
+            hit_ranks = np.flatnonzero(is_hit)
+            complete = k >= num_g or (len(hit_ranks) == num_true[qi]
+                                      and d[valid][hit_ranks[-1]] < d[-1])
+            if complete:
+                hits[int(qi)] = hit_ranks
+            else:
+                unresolved.append(qi)
+        pending = np.asarray(unresolved, dtype=np.int64)
+        k = min(num_g, 4 * k)
+    ordered = sorted(hits)
+    ranks = np.concatenate([hits[qi] for qi in ordered]) if ordered else np.zeros(0, np.int64)
+    rows = np.concatenate([np.full(len(hits[qi]), qi) for qi in ordered]) if ordered else np.zeros(0, np.int64)
+    return ranks, rows
+
+
+def evaluate(
+    q_feats,
+    g_feats,
+    q_pids,
+    g_pids,
+    q_camids,
+    g_camids,
+    metric: str = "cosine",
+    rerank: bool = False,
+    ap: str = "finite",
+    backend: str = "auto",
+    max_rank: int = 50,
+    chunk_elems: int = DEFAULT_CHUNK_ELEMS,
+    device: str = "cpu",
+    rerank_k1: int = 20,
+    rerank_k2: int = 6,
+    rerank_lambda: float = 0.3,
+) -> dict:
+    """Single-query re-ID evaluation (torchreid / fast-reid protocol; see :mod:`.metrics`).
+
+    q_feats (Q, D), g_feats (G, D): float features (numpy or torch); the pids/camids: (Q,) / (G,) ints,
+    gallery pid -1 = junk. Returns {"mAP", "rank1", "rank5", "rank10", "rank20", "mINP" (percent),
+    "num_valid_queries", "num_skipped_queries", "cmc" (percent, length max_rank), and the settings}.
+    Raises ValueError on mismatched lengths, NaN/Inf features, empty sets, or no valid query.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if ap not in AP_MODES:
+        raise ValueError(f"ap must be one of {AP_MODES}, got {ap!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    q_pids, g_pids, q_camids, g_camids = validate_inputs(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids)
+    num_q, num_g = len(q_feats), len(g_feats)
+    if backend == "auto":
+        backend = "torch"
+
+    if rerank:
+        from .rerank import rerank_distance_chunks
+
+        if backend == "reference":
+            from .rerank import re_ranking_dense
+
+            raw = eval_reference(
+                re_ranking_dense(q_feats, g_feats, rerank_k1, rerank_k2, rerank_lambda, metric),
+                q_pids, g_pids, q_camids, g_camids, max_rank, ap)
+        else:
+            chunks = rerank_distance_chunks(q_feats, g_feats, rerank_k1, rerank_k2, rerank_lambda, metric,
+                                            chunk_elems=chunk_elems, device=device)
+            ranks, rows = _ranks_from_chunks(chunks, q_pids, q_camids, QueryMatchIndex(g_pids, g_camids))
+            raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank, ap)
+    elif backend == "reference":
+        raw = eval_reference(pairwise_distance(q_feats, g_feats, metric), q_pids, g_pids, q_camids, g_camids,
+                             max_rank, ap)
+    elif backend == "faiss":
+        ranks, rows = _faiss_positive_ranks(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, metric,
+                                            max_rank)
+        raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank, ap)
+    else:
+        chunks = iter_distance_chunks(q_feats, g_feats, metric, chunk_elems, device)
+        ranks, rows = _ranks_from_chunks(chunks, q_pids, q_camids, QueryMatchIndex(g_pids, g_camids))
+        raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank, ap)
+
+    out = _to_percent(raw, max_rank)
+    out.update({"metric": metric, "ap": ap, "rerank": bool(rerank), "backend": backend,
+                "num_queries": num_q, "num_gallery": num_g, "max_rank": len(out["cmc"])})
+    return out

@@ -1,0 +1,199 @@
+"""Distances and nearest-neighbour search: a streaming torch path and FAISS (imported lazily).
+
+Distances (smaller = more similar):
+
+* ``"cosine"``: ``1 - <q/|q|, g/|g|>``; the gallery is never copied to normalise it: the product
+  with the normalised queries is scaled column-wise by ``1/|g|`` instead.
+* ``"euclidean"``: squared Euclidean ``|q|^2 + |g|^2 - 2 <q, g>`` (torchreid's ``euclidean_squared``).
+
+Queries are processed in chunks so that at most ``chunk_elems`` distances exist at a time.
+
+Example::
+
+    import numpy as np
+    from reid_stargan.eval.retrieval import search_topk
+    q, g = np.random.randn(10, 64).astype("f4"), np.random.randn(500, 64).astype("f4")
+    dist, idx = search_topk(q, g, k=5, backend="torch")   # (10, 5), (10, 5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+METRICS = ("cosine", "euclidean")
+DEFAULT_CHUNK_ELEMS = 1 << 25  # 128 MB of float32 distances per query chunk
+
+
+def _as_tensor(x, device: str | torch.device = "cpu") -> torch.Tensor:
+    """float32 torch view of a numpy array or tensor; copies only when dtype/device/layout demand it."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    return x.to(device=device, dtype=torch.float32).contiguous()
+
+
+def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True).clamp_min(eps)
+
+
+def query_chunk_size(num_queries: int, num_gallery: int, chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> int:
+    return int(max(1, min(num_queries, chunk_elems // max(1, num_gallery))))
+
+
+class DistanceComputer:
+    """Distances from query chunks to one fixed gallery, in the given metric.
+
+    g: (G, D) gallery features (numpy or torch; kept by reference when already float32 contiguous).
+    ``__call__(q)`` with q (B, D) returns (B, G) float32 distances on ``device``.
+    """
+
+    def __init__(self, g, metric: str = "cosine", device: str | torch.device = "cpu"):
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        self.metric = metric
+        self.device = torch.device(device)
+        self.g = _as_tensor(g, self.device)  # (G, D)
+        norms = self.g.norm(dim=1)
+        if metric == "cosine":
+            self.g_scale = 1.0 / norms.clamp_min(1e-12)  # (G,)
+        else:
+            self.g_sq = norms.square()  # (G,)
+
+    @property
+    def num_gallery(self) -> int:
+        return self.g.shape[0]
+
+    def __call__(self, q) -> torch.Tensor:
+        q = _as_tensor(q, self.device)  # (B, D)
+        if self.metric == "cosine":
+            dist = l2_normalize(q) @ self.g.T  # (B, G)
+            dist.mul_(self.g_scale).neg_().add_(1.0)
+        else:
+            dist = torch.addmm(self.g_sq[None, :], q, self.g.T, beta=1.0, alpha=-2.0)
+            dist.add_(q.square().sum(1, keepdim=True))
+        return dist
+
+
+def pairwise_distance(q, g, metric: str = "cosine") -> np.ndarray:
+    """Full (Q, G) distance matrix as numpy float32 (reference path; small sets only)."""
+    return DistanceComputer(g, metric)(q).cpu().numpy()
+
+
+def iter_distance_chunks(
+    q, g, metric: str = "cosine", chunk_elems: int = DEFAULT_CHUNK_ELEMS, device="cpu"
+) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """Yield (start, end, dist) with dist (end-start, G) for consecutive query chunks."""
+    computer = DistanceComputer(g, metric, device)
+    num_q = len(q)
+    step = query_chunk_size(num_q, computer.num_gallery, chunk_elems)
+    for start in range(0, num_q, step):
+        end = min(num_q, start + step)
+        yield start, end, computer(q[start:end])
+
+
+def faiss_available() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _faiss_gpu_count(faiss) -> int:
+    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+
+
+def build_faiss_index(g: np.ndarray, metric: str = "cosine", index: str = "flat", nlist: int = 1024,
+                      nprobe: int = 16, use_gpu: bool | None = None):
+    """FAISS index over the gallery: exact flat IP (cosine) / L2, or IVF-flat when ``index="ivf"``.
+
+    With faiss-gpu and GPUs present (``use_gpu`` None = auto) the index is moved to the GPU, sharded
+    over all of them when there are several. For cosine the gallery is normalised (FAISS keeps a copy).
+    """
+    import faiss
+
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    g = np.ascontiguousarray(g, dtype=np.float32)
+    if metric == "cosine":
+        g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    dim = g.shape[1]
+    faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
+    if index == "flat":
+        cpu_index = faiss.IndexFlatIP(dim) if metric == "cosine" else faiss.IndexFlatL2(dim)
+    elif index == "ivf":
+        quantizer = faiss.IndexFlatIP(dim) if metric == "cosine" else faiss.IndexFlatL2(dim)
+        cpu_index = faiss.IndexIVFFlat(quantizer, dim, min(nlist, len(g)), faiss_metric)
+        cpu_index.train(g)
+        cpu_index.nprobe = nprobe
+    else:
+        raise ValueError(f"index must be 'flat' or 'ivf', got {index!r}")
+    cpu_index.add(g)
+
+    num_gpus = _faiss_gpu_count(faiss)
+    if use_gpu is None:
+        use_gpu = num_gpus > 0
+    if use_gpu and num_gpus == 0:
+        raise RuntimeError("use_gpu=True but FAISS sees no GPU (is faiss-gpu installed?)")
+    if use_gpu:
+        if num_gpus > 1:
+            options = faiss.GpuMultipleClonerOptions()
+            options.shard = True  # split the gallery over the GPUs instead of replicating it
+            return faiss.index_cpu_to_all_gpus(cpu_index, co=options)
+        return faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, cpu_index)
+    return cpu_index
+
+
+def faiss_search(index, q: np.ndarray, k: int, metric: str = "cosine"):
+    """Search a :func:`build_faiss_index` index; returns (dist (Q, k) float32, idx (Q, k) int64).
+
+    Distances follow this module's convention (cosine distance / squared Euclidean), ascending;
+    missing results (IVF) have idx -1 and dist +inf.
+    """
+    q = np.ascontiguousarray(q, dtype=np.float32)
+    if metric == "cosine":
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    scores, idx = index.search(q, k)
+    dist = 1.0 - scores if metric == "cosine" else scores
+    dist = np.where(idx < 0, np.inf, dist).astype(np.float32)
+    return dist, idx.astype(np.int64)
+
+
+def torch_topk(q, g, k: int, metric: str = "cosine", chunk_elems: int = DEFAULT_CHUNK_ELEMS, device="cpu"):
+    """Exact top-k by streaming query chunks: (dist (Q, k) float32, idx (Q, k) int64), ascending."""
+    k = min(k, len(g))
+    out_d = np.empty((len(q), k), dtype=np.float32)
+    out_i = np.empty((len(q), k), dtype=np.int64)
+    for start, end, dist in iter_distance_chunks(q, g, metric, chunk_elems, device):
+        values, indices = torch.topk(dist, k, dim=1, largest=False, sorted=True)
+        out_d[start:end], out_i[start:end] = values.cpu().numpy(), indices.cpu().numpy()
+    return out_d, out_i
+
+
+def search_topk(q, g, k: int, metric: str = "cosine", backend: str = "auto", index: str = "flat",
+                nlist: int = 1024, nprobe: int = 16, use_gpu: bool | None = None):
+    """Top-k gallery neighbours of each query: (dist (Q, k), idx (Q, k)), ascending distance.
+
+    backend: "faiss", "torch" or "auto" (FAISS when importable, else torch). ``index="ivf"`` (FAISS
+    only) is approximate; measure it with :func:`ivf_recall`.
+    """
+    if backend == "auto":
+        backend = "faiss" if faiss_available() else "torch"
+    if backend == "torch":
+        if index != "flat":
+            raise ValueError("the torch backend is exact only; use backend='faiss' for index='ivf'")
+        return torch_topk(q, g, k, metric)
+    if backend != "faiss":
+        raise ValueError(f"backend must be 'auto', 'faiss' or 'torch', got {backend!r}")
+    faiss_index = build_faiss_index(np.asarray(g), metric, index, nlist, nprobe, use_gpu)
+    return faiss_search(faiss_index, np.asarray(q), min(k, len(g)), metric)
+
+
+def ivf_recall(q, g, k: int = 10, metric: str = "cosine", nlist: int = 1024, nprobe: int = 16) -> float:
+    """Recall@k of FAISS IVF search against exact search: mean fraction of the exact top-k found."""
+    _, exact = search_topk(q, g, k, metric, backend="torch")
+    _, approx = search_topk(q, g, k, metric, backend="faiss", index="ivf", nlist=nlist, nprobe=nprobe)
+    found = [len(np.intersect1d(a[a >= 0], e)) for a, e in zip(approx, exact, strict=True)]
+    return float(np.sum(found) / exact.size)
