@@ -161,6 +161,12 @@ def test_camera_styles_differ_more_than_within_camera_noise():
     assert between > 3 * within, (between, within)
     # Blur levels differ too: the sharpest camera has clearly more edge energy than the blurriest.
     assert centres[:, 3].max() > 1.5 * centres[:, 3].min()
+    # style_strength=0 removes the photometric styles: the person looks alike in every camera.
+    neutral = SyntheticWorld(seed=0, num_cameras=6, style_strength=0.0)
+    pose = neutral.pose(pid, 0, 0)
+    means = [neutral.render(pid, pose, cam)[0][neutral.render(pid, pose, cam)[1]].mean(axis=0) for cam in range(6)]
+    spread = max(np.linalg.norm(a - b) for a in means for b in means)
+    assert spread < between / 3, (spread, between)
 
 
 def test_cli_writes_summary_and_refuses_to_overwrite(tmp_path, capsys):

@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None)
     parser.add_argument("--supersample", type=int, default=2, help="anti-aliasing factor of the renderer")
     parser.add_argument("--jpeg-quality", type=int, default=95)
+    parser.add_argument("--style-strength", type=float, default=1.0,
+                        help="scale of the cameras' photometric styles (0 = neutral cameras, 1 = default)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing synthetic set")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     return parser
@@ -37,14 +39,15 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = dict(PRESETS[args.preset])
     sizes.update({k: getattr(args, k) for k in _SIZE_FLAGS if getattr(args, k) is not None})
     summary = make_synthetic(args.out, seed=args.seed, supersample=args.supersample,
-                             jpeg_quality=args.jpeg_quality, overwrite=args.overwrite, **sizes)
+                             jpeg_quality=args.jpeg_quality,
+                             style_strength=args.style_strength, overwrite=args.overwrite, **sizes)
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"synthetic set written to {summary['root']} in {summary['seconds']:.1f} s")
         print(f"  images {summary['height']}x{summary['width']} (HxW), {summary['num_cameras']} cameras, "
               f"{summary['min_cameras_per_id']}-{summary['max_cameras_per_id']} cameras per identity, "
-              f"seed {summary['seed']}")
+              f"style strength {summary['style_strength']}, seed {summary['seed']}")
         print(f"  train: {summary['num_train_ids']} ids, {summary['num_train']} images")
         print(f"  test:  {summary['num_test_ids']} ids, query {summary['num_query']}, "
               f"gallery {summary['num_gallery']} images")

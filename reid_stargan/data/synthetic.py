@@ -186,23 +186,28 @@ def draw_appearance(seed: int, pid: int) -> Appearance:
     )
 
 
-def draw_camera(seed: int, camid: int, num_cameras: int) -> CameraStyle:
-    """Style of camera ``camid`` (0-based). Casts are spread around the hue circle so cameras differ."""
+def draw_camera(seed: int, camid: int, num_cameras: int, style_strength: float = 1.0) -> CameraStyle:
+    """Style of camera ``camid`` (0-based). Casts are spread around the hue circle so cameras differ.
+
+    ``style_strength`` scales every photometric deviation from a neutral camera (0: all cameras
+    render the person alike except for background, crop and noise; 1: the default strong styles).
+    """
     g = _rng(seed, _STREAM_CAMERA, camid)
+    k = float(style_strength)
     cast_hue = (camid + g.uniform(-0.25, 0.25)) / num_cameras + 0.07 * seed
     cast_strength = g.uniform(0.35, 0.65)
     cast = np.array(colorsys.hsv_to_rgb(cast_hue % 1.0, 1.0, 1.0))
     gains = 1.0 + cast_strength * (cast - cast.mean()) * 1.5
-    gains = gains / gains.mean()
-    haze = np.array(colorsys.hsv_to_rgb(g.random(), g.uniform(0.2, 0.8), 1.0)) * g.uniform(0.0, 0.12)
+    gains = 1.0 + k * (gains / gains.mean() - 1.0)
+    haze = np.array(colorsys.hsv_to_rgb(g.random(), g.uniform(0.2, 0.8), 1.0)) * g.uniform(0.0, 0.12) * k
     return CameraStyle(
         wb_gains=tuple(_r(x) for x in gains),
-        exposure=_r(g.uniform(0.75, 1.25)),
-        gamma=_r(np.exp(g.uniform(-0.45, 0.45))),
-        contrast=_r(g.uniform(0.6, 1.3)),
-        saturation=_r(g.uniform(0.35, 1.4)),
+        exposure=_r(1.0 + k * g.uniform(-0.25, 0.25)),
+        gamma=_r(np.exp(k * g.uniform(-0.45, 0.45))),
+        contrast=_r(1.0 + k * g.uniform(-0.4, 0.3)),
+        saturation=_r(1.0 + k * g.uniform(-0.65, 0.4)),
         haze=tuple(_r(x) for x in haze),
-        blur_sigma=_r(g.choice([0.0, g.uniform(0.5, 1.3)], p=[0.35, 0.65])),
+        blur_sigma=_r(k * g.choice([0.0, g.uniform(0.5, 1.3)], p=[0.35, 0.65])),
         noise_std=_r(g.uniform(0.005, 0.04)),
         crop_scale=_r(g.uniform(0.86, 1.0)),
         crop_dy=_r(g.uniform(-0.03, 0.03)),
@@ -273,11 +278,11 @@ class SyntheticWorld:
 
     def __init__(self, seed: int = 0, num_cameras: int = 6, height: int = 64, width: int = 32,
                  supersample: int = 2, cameras: list[CameraStyle] | None = None,
-                 identities: dict[int, Appearance] | None = None):
+                 identities: dict[int, Appearance] | None = None, style_strength: float = 1.0):
         self.seed, self.num_cameras = int(seed), int(num_cameras)
         self.height, self.width, self.supersample = int(height), int(width), int(supersample)
         self.cameras = list(cameras) if cameras is not None else [
-            draw_camera(self.seed, c, self.num_cameras) for c in range(self.num_cameras)]
+            draw_camera(self.seed, c, self.num_cameras, style_strength) for c in range(self.num_cameras)]
         if len(self.cameras) != self.num_cameras:
             raise ValueError(f"{len(self.cameras)} camera styles given for num_cameras={self.num_cameras}")
         self._identities = dict(identities or {})
@@ -494,8 +499,8 @@ def _plan(seed: int, num_train_ids: int, num_test_ids: int, num_cameras: int, im
 def make_synthetic(out_root: str | os.PathLike, num_train_ids: int = 100, num_test_ids: int = 100,
                    num_cameras: int = 6, images_per_id_cam: int = 4, height: int = 64, width: int = 32,
                    seed: int = 0, min_cameras_per_id: int = 2, max_cameras_per_id: int = 3,
-                   supersample: int = 2, jpeg_quality: int = 95, overwrite: bool = False,
-                   preset: str | None = None) -> dict:
+                   supersample: int = 2, jpeg_quality: int = 95, style_strength: float = 1.0,
+                   overwrite: bool = False, preset: str | None = None) -> dict:
     """Write the synthetic set to ``out_root`` in Market-1501 layout and return a summary dict.
 
     ``preset`` ("tiny" / "demo") replaces the size arguments with the preset's values. The set is
@@ -531,8 +536,9 @@ def make_synthetic(out_root: str | os.PathLike, num_train_ids: int = 100, num_te
     params = dict(format_version=FORMAT_VERSION, seed=seed, num_train_ids=num_train_ids,
                   num_test_ids=num_test_ids, num_cameras=num_cameras, images_per_id_cam=images_per_id_cam,
                   min_cameras_per_id=min_cameras_per_id, max_cameras_per_id=max_cameras_per_id,
-                  height=height, width=width, supersample=supersample, jpeg_quality=jpeg_quality)
-    world = SyntheticWorld(seed, num_cameras, height, width, supersample)
+                  height=height, width=width, supersample=supersample, jpeg_quality=jpeg_quality,
+                  style_strength=style_strength)
+    world = SyntheticWorld(seed, num_cameras, height, width, supersample, style_strength=style_strength)
     entries = _plan(seed, num_train_ids, num_test_ids, num_cameras, images_per_id_cam,
                     min_cameras_per_id, max_cameras_per_id)
 
