@@ -1,0 +1,132 @@
+"""Re-ID evaluation tool: saved features (.npz) or a trained model + data config -> metrics.json.
+
+Examples::
+
+    python tools/evaluate_reid.py --features feats.npz --out runs/eval            # mAP / CMC / mINP
+    python tools/evaluate_reid.py --features feats.npz --rerank --metric euclidean --ap trapezoid
+    python tools/evaluate_reid.py --checkpoint runs/00003-reid/model.pt --config configs/data/market.yaml \
+        --visualize 10 --out runs/eval
+
+The .npz holds q_feats (Q, D), g_feats (G, D), q_pids, g_pids, q_camids, g_camids and optionally
+q_paths / g_paths (needed by --visualize in that mode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from reid_stargan.eval.evaluator import BACKENDS, REPORTED_RANKS, evaluate
+from reid_stargan.eval.metrics import AP_MODES
+from reid_stargan.eval.retrieval import METRICS
+from reid_stargan.utils.io import atomic_write_json
+
+NPZ_KEYS = ("q_feats", "g_feats", "q_pids", "g_pids", "q_camids", "g_camids")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--features", help="npz with q_feats, g_feats, q_pids, g_pids, q_camids, g_camids")
+    source.add_argument("--checkpoint", help="re-ID model file (needs --config)")
+    parser.add_argument("--config", help="YAML with a data: section (with --checkpoint)")
+    parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="dotted overrides of the data config, e.g. --set data.root=/path")
+    parser.add_argument("--out", default=".", help="folder for metrics.json (and the --visualize PNGs)")
+    parser.add_argument("--metric", choices=METRICS, default="cosine")
+    parser.add_argument("--ap", choices=AP_MODES, default="finite",
+                        help="finite: torchreid/fast-reid AP; trapezoid: official Market-1501 MATLAB AP")
+    parser.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3)")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
+    parser.add_argument("--max-rank", type=int, default=50)
+    parser.add_argument("--visualize", type=int, default=0, metavar="N", help="PNGs of N queries with top-10")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int, nargs=2, default=(256, 128), metavar=("H", "W"))
+    parser.add_argument("--no-flip", action="store_true", help="do not average with mirrored images")
+    return parser
+
+
+def load_feature_file(path: str | os.PathLike) -> dict:
+    """Read the npz (no pickles): the six arrays, plus q_paths / g_paths when present."""
+    with np.load(path, allow_pickle=False) as data:
+        missing = [k for k in NPZ_KEYS if k not in data]
+        if missing:
+            raise ValueError(f"{path}: missing arrays {missing}; expected {list(NPZ_KEYS)}")
+        out = {k: data[k] for k in NPZ_KEYS}
+        for key in ("q_paths", "g_paths"):
+            if key in data:
+                out[key] = [str(p) for p in data[key]]
+    return out
+
+
+def features_from_checkpoint(checkpoint: str, config: str, overrides: list[str], args) -> dict:
+    """Embed the query and gallery of the configured data set with the model in ``checkpoint``."""
+    from reid_stargan.config import apply_overrides, from_dict, load_yaml_tree
+    from reid_stargan.data.config import DataConfig
+    from reid_stargan.eval.features import extract_features
+    from reid_stargan.reid.models import load_reid_model
+
+    tree = apply_overrides(load_yaml_tree(config), overrides)
+    if "data" not in tree:
+        raise ValueError(f"{config}: no 'data:' section")
+    dataset = from_dict(DataConfig, tree["data"], "data").build()
+    model, _ = load_reid_model(checkpoint)
+    model = model.to(args.device)
+    out = {}
+    for split, records in (("q", dataset.query), ("g", dataset.gallery)):
+        feats, pids, camids = extract_features(model, records, tuple(args.image_size), args.batch_size,
+                                               flip=not args.no_flip, device=args.device)
+        out.update({f"{split}_feats": feats, f"{split}_pids": pids, f"{split}_camids": camids})
+    # extract_features may skip unreadable images; paths only line up when nothing was skipped.
+    if len(out["q_pids"]) == len(dataset.query) and len(out["g_pids"]) == len(dataset.gallery):
+        out["q_paths"] = [r.path for r in dataset.query]
+        out["g_paths"] = [r.path for r in dataset.gallery]
+    return out
+
+
+def format_table(metrics: dict) -> str:
+    keys = ["mAP", *(f"rank{k}" for k in REPORTED_RANKS), "mINP"]
+    head = " | ".join(f"{k:>7}" for k in keys)
+    row = " | ".join(f"{metrics[k]:7.2f}" for k in keys)
+    tail = (f"valid queries {metrics['num_valid_queries']} (skipped {metrics['num_skipped_queries']}), "
+            f"gallery {metrics['num_gallery']}, metric {metrics['metric']}, AP {metrics['ap']}, "
+            f"rerank {metrics['rerank']}")
+    return f"{head}\n{'-' * len(head)}\n{row}\n{tail}"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    if args.checkpoint and not args.config:
+        raise SystemExit("--checkpoint needs --config (the data set to evaluate on)")
+    if args.features:
+        data = load_feature_file(args.features)
+    else:
+        data = features_from_checkpoint(args.checkpoint, args.config, args.overrides, args)
+
+    metrics = evaluate(*(data[k] for k in NPZ_KEYS), metric=args.metric, rerank=args.rerank, ap=args.ap,
+                       backend=args.backend, max_rank=args.max_rank, device=args.device)
+    metrics["source"] = args.features or args.checkpoint
+    out_dir = Path(args.out)
+    atomic_write_json(out_dir / "metrics.json", metrics)
+    print(format_table(metrics))
+
+    if args.visualize > 0:
+        if "q_paths" not in data or "g_paths" not in data:
+            raise SystemExit("--visualize needs image paths: q_paths/g_paths in the npz, or --checkpoint --config")
+        from reid_stargan.eval.visualize import save_ranked_lists
+
+        written = save_ranked_lists(*(data[k] for k in NPZ_KEYS), data["q_paths"], data["g_paths"],
+                                    out_dir / "ranked_lists", num_queries=args.visualize, metric=args.metric)
+        print(f"wrote {len(written)} ranked-list images to {out_dir / 'ranked_lists'}")
+    print(f"metrics: {out_dir / 'metrics.json'}")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

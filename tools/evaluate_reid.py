@@ -1,0 +1,16 @@
+#!/usr/bin/env python
+"""Evaluate re-ID features or a trained model: mAP, CMC rank-1/5/10/20, mINP -> metrics.json.
+
+Example::
+
+    python tools/evaluate_reid.py --features feats.npz --out runs/eval
+    python tools/evaluate_reid.py --features feats.npz --rerank --metric euclidean --ap trapezoid
+    python tools/evaluate_reid.py --checkpoint model.pt --config configs/data/market.yaml --visualize 10
+
+The npz holds q_feats, g_feats, q_pids, g_pids, q_camids, g_camids (and optional q_paths, g_paths).
+"""
+
+from reid_stargan.cli.evaluate_reid import main
+
+if __name__ == "__main__":
+    main()
