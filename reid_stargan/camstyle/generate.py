@@ -1,0 +1,340 @@
+"""Offline CamStyle generation: every training image rendered in every camera's style.
+
+The work is split so the model never waits on I/O: a thread pool decodes the next batch of
+source images while the generator translates the current one, and another pool encodes and writes
+the outputs. All target cameras of a batch go through the generator in one forward pass.
+
+Guarantees:
+* every output is written to a temporary name and renamed (`reid_stargan.utils.io`), so a file with
+  a final name is always complete; a rerun skips complete outputs, so a killed run just resumes;
+* the bytes of an output depend only on the checkpoint and its source image, not on batch size,
+  sharding or order (inputs are resized with PIL, the CPU forward pass is per-sample exact);
+* an unreadable source image is counted and reported, never stops the run.
+
+Example::
+
+    from reid_stargan.camstyle.generate import GenerateOptions, generate_camstyle
+    summary = generate_camstyle("runs/00001-stargan/checkpoints/generator.pt", dataset.train,
+                                "data/market/bounding_box_train_camstyle", num_cameras=6)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from reid_stargan.camstyle.naming import INFO_NAME, MANIFEST_NAME, NAMINGS, manifest_entry, output_name
+from reid_stargan.data.imageio import BadImageError, load_rgb
+from reid_stargan.data.records import Record
+from reid_stargan.utils.io import (
+    TMP_MARKER,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    file_sha256,
+)
+
+
+class CamStyleError(ValueError):
+    """A generation request that cannot be carried out as asked (wrong checkpoint, foreign folder)."""
+
+
+@dataclass
+class GenerateOptions:
+    naming: str = "camstyle"  # "camstyle": <stem>_fake_<src>to<dst>.jpg, "hhl": <stem>_fake_<dst>.jpg
+    include_own: bool = False  # also render each image in its own camera (HHL did)
+    resize_back: bool = False  # write each output at its source image's size, not the generator's
+    image_format: str = "jpg"  # "jpg" or "png"
+    jpeg_quality: int = 95
+    batch_size: int = 16  # source images per forward pass (x number of target cameras)
+    workers: int = 2  # decode and encode threads each
+    shard_index: int = 0
+    num_shards: int = 1
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast, CUDA only (CPU stays fp32 so outputs are exact)
+    channels_last: bool = True  # CUDA only
+    overwrite: bool = False  # regenerate everything, also in a folder written by another checkpoint
+    judge: bool = True  # score outputs with the checkpoint's discriminator when it has one
+    progress: bool = True
+    image_size: tuple[int, int] | None = None  # (H, W) for official checkpoints without a D file
+
+    def __post_init__(self):
+        if self.naming not in NAMINGS:
+            raise CamStyleError(f"unknown naming '{self.naming}'; valid: {', '.join(NAMINGS)}")
+        if self.image_format not in ("jpg", "png"):
+            raise CamStyleError(f"image_format must be jpg or png, got '{self.image_format}'")
+        if not 0 <= self.shard_index < self.num_shards:
+            raise CamStyleError(f"shard {self.shard_index}/{self.num_shards}: index must be in 0..{self.num_shards - 1}")
+
+
+@dataclass
+class _Job:
+    record: Record
+    targets: list[tuple[int, str]]  # (dst camid, output file name) still to write
+
+
+def planned_outputs(record: Record, num_cameras: int, options: GenerateOptions) -> list[tuple[int, str]]:
+    """(target camid, output name) for every output `record` should have."""
+    suffix = "." + options.image_format
+    return [
+        (dst, output_name(os.path.basename(record.path), record.camid, dst, options.naming, suffix))
+        for dst in range(num_cameras)
+        if options.include_own or dst != record.camid
+    ]
+
+
+def shard_records(records: Sequence[Record], index: int, count: int) -> list[Record]:
+    """Sorted by path, then every `count`-th: the union over shards is the whole set."""
+    return sorted(records, key=lambda r: r.path)[index::count]
+
+
+def generate_camstyle(checkpoint: str | os.PathLike, records: Sequence[Record], out_dir: str | os.PathLike,
+                      num_cameras: int, options: GenerateOptions | None = None) -> dict:
+    """Render `records` into every target camera with the generator in `checkpoint`.
+
+    Returns (and writes as `summary*.json`) counts, timing and the discriminator's target-camera
+    accuracy on the outputs (None when the checkpoint has no discriminator).
+    """
+    from reid_stargan.gan import load_discriminator, load_generator, translate
+
+    options = options or GenerateOptions()
+    device = _pick_device(options.device)
+    generator, info = load_generator(checkpoint, device=device, image_size=options.image_size)
+    if info["c_dim"] != num_cameras:
+        raise CamStyleError(
+            f"checkpoint {checkpoint} was trained for c_dim={info['c_dim']} domains but the data set has "
+            f"{num_cameras} cameras; use a generator trained on this data set's cameras"
+        )
+    if info["image_size"] is None:
+        raise CamStyleError(f"{checkpoint}: the image size cannot be read from the weights (no sibling "
+                            "*-D.ckpt); give it with --image-size H W (HHL stargan4reid: 256 128)")
+    out_dir = Path(out_dir)
+    checkpoint_hash = file_sha256(checkpoint)
+    _claim_folder(out_dir, checkpoint, checkpoint_hash, info, num_cameras, options)
+
+    own = shard_records(records, options.shard_index, options.num_shards)
+    plans = {record: planned_outputs(record, num_cameras, options) for record in own}
+    _remove_stale_temporaries(out_dir, {name for targets in plans.values() for _, name in targets})
+    jobs, skipped = [], 0
+    for record, targets in plans.items():
+        todo = targets if options.overwrite else [t for t in targets if not (out_dir / t[1]).exists()]
+        skipped += len(targets) - len(todo)
+        if todo:
+            jobs.append(_Job(record, todo))
+
+    judge = None
+    if options.judge:
+        found = load_discriminator(checkpoint, device=device)
+        judge = found[0] if found is not None else None
+
+    use_cuda = device.type == "cuda"
+    if use_cuda and options.channels_last:
+        generator = generator.to(memory_format=torch.channels_last)
+    height, width = info["image_size"]
+    start = time.time()
+    written, failed, correct, judged = 0, [], 0, 0
+    pending: list[Future] = []
+    bar = _progress(sum(len(j.targets) for j in jobs), options.progress)
+    with ThreadPoolExecutor(options.workers) as readers, ThreadPoolExecutor(options.workers) as writers:
+        for batch, images in _prefetched_batches(jobs, options.batch_size, readers, (width, height)):
+            ok = [(job, img) for job, img in zip(batch, images) if not isinstance(img, BadImageError)]
+            failed += [(job.record.path, img.reason) for job, img in zip(batch, images)
+                       if isinstance(img, BadImageError)]
+            if not ok:
+                continue
+            x, labels, flat = _flatten_targets(ok, num_cameras)  # (N,3,H,W), (N,c_dim)
+            x, labels = x.to(device), labels.to(device)
+            if use_cuda and options.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=use_cuda and options.amp):
+                fake = translate(generator, x, labels).float()
+            pixels = _to_uint8(fake)  # (N,H,W,3) uint8
+            if judge is not None:
+                hits = _judge(judge, pixels, labels, device)
+                correct, judged = correct + hits, judged + len(flat)
+            for (job, _dst, name), array in zip(flat, pixels):
+                pending.append(writers.submit(_write_output, array, out_dir / name, job.record,
+                                              options))
+            written += len(flat)
+            bar.update(len(flat))
+            pending = _drain(pending, keep=4 * options.batch_size * num_cameras)
+        _drain(pending, keep=0)
+    bar.close()
+    seconds = time.time() - start
+
+    _write_manifest(out_dir, records, num_cameras, options)
+    summary = {
+        "checkpoint": str(checkpoint),
+        "checkpoint_sha256": checkpoint_hash,
+        "shard": f"{options.shard_index}/{options.num_shards}",
+        "images_in": len(own),
+        "images_out": written,
+        "skipped_existing": skipped,
+        "failed": len(failed),
+        "failed_files": [{"path": p, "reason": r} for p, r in failed[:50]],
+        "seconds": round(seconds, 3),
+        "images_per_second": round(written / seconds, 3) if seconds > 0 else None,
+        "d_target_accuracy": round(100.0 * correct / judged, 2) if judged else None,
+        "device": str(device),
+        "options": asdict(options),
+    }
+    name = "summary.json" if options.num_shards == 1 else f"summary.shard-{options.shard_index}-of-{options.num_shards}.json"
+    atomic_write_json(out_dir / name, summary)
+    return summary
+
+
+# ----------------------------------------------------------------------------- pieces
+def _pick_device(name: str) -> torch.device:
+    if name == "auto":
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    return torch.device(name)
+
+
+def _claim_folder(out_dir: Path, checkpoint, checkpoint_hash: str, info, num_cameras: int,
+                  options: GenerateOptions) -> None:
+    """Refuse a folder that holds another checkpoint's images; otherwise record ours in it."""
+    info_path = out_dir / INFO_NAME
+    if info_path.exists() and not options.overwrite:
+        import json
+
+        previous = json.loads(info_path.read_text())
+        if previous.get("checkpoint_sha256") != checkpoint_hash:
+            raise CamStyleError(
+                f"{out_dir} holds images of another checkpoint ({previous.get('checkpoint')}, sha256 "
+                f"{previous.get('checkpoint_sha256', '?')[:12]}...); pass --overwrite to replace them or choose --out"
+            )
+        for key in ("naming", "include_own", "resize_back", "image_format"):
+            if previous.get(key) != getattr(options, key):
+                raise CamStyleError(f"{out_dir} was written with {key}={previous.get(key)!r}, this run asks "
+                                    f"{getattr(options, key)!r}; pass --overwrite or choose --out")
+    atomic_write_json(info_path, {
+        "checkpoint": str(checkpoint),
+        "checkpoint_sha256": checkpoint_hash,
+        "c_dim": info["c_dim"],
+        "image_size": list(info["image_size"]),
+        "num_cameras": num_cameras,
+        "naming": options.naming,
+        "include_own": options.include_own,
+        "resize_back": options.resize_back,
+        "image_format": options.image_format,
+    })
+
+
+def _remove_stale_temporaries(out_dir: Path, own_names: set[str]) -> None:
+    """Delete half-written files a killed run left for this shard's outputs (no one else writes them)."""
+    for path in out_dir.iterdir():
+        if TMP_MARKER in path.name and path.name.split(TMP_MARKER)[0] in own_names:
+            path.unlink(missing_ok=True)
+
+
+def _load_resized(record: Record, size: tuple[int, int]) -> np.ndarray | BadImageError:
+    try:
+        image = load_rgb(record.path)
+    except BadImageError as exc:
+        return exc
+    return np.asarray(image.resize(size, Image.BILINEAR), dtype=np.uint8)  # (H,W,3)
+
+
+def _prefetched_batches(jobs: list[_Job], batch_size: int, pool: ThreadPoolExecutor,
+                        size: tuple[int, int]) -> Iterator[tuple[list[_Job], list]]:
+    """Yield (jobs, decoded images) while the next batch is already being decoded."""
+    batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
+    futures = None
+    for i, batch in enumerate(batches):
+        if futures is None:
+            futures = [pool.submit(_load_resized, j.record, size) for j in batch]
+        current = futures
+        futures = ([pool.submit(_load_resized, j.record, size) for j in batches[i + 1]]
+                   if i + 1 < len(batches) else None)
+        yield batch, [f.result() for f in current]
+
+
+def _flatten_targets(ok: list[tuple[_Job, np.ndarray]], c_dim: int):
+    """One generator input per (image, target camera): images repeated, one-hot labels."""
+    images = torch.from_numpy(np.stack([img for _, img in ok]))  # (B,H,W,3) uint8
+    images = images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)  # (B,3,H,W) in [-1,1]
+    index, dsts, flat = [], [], []
+    for b, (job, _) in enumerate(ok):
+        for dst, name in job.targets:
+            index.append(b)
+            dsts.append(dst)
+            flat.append((job, dst, name))
+    labels = torch.zeros(len(dsts), c_dim)
+    labels[torch.arange(len(dsts)), torch.tensor(dsts)] = 1.0
+    return images[torch.tensor(index)], labels, flat
+
+
+def _to_uint8(fake: torch.Tensor) -> np.ndarray:
+    # Same rounding as torchvision.utils.save_image: x*255 + 0.5, clamped, truncated.
+    scaled = ((fake + 1.0) * 127.5 + 0.5).clamp_(0, 255).to(torch.uint8)
+    return scaled.permute(0, 2, 3, 1).cpu().numpy()  # (N,H,W,3)
+
+
+def _judge(discriminator, pixels: np.ndarray, labels: torch.Tensor, device: torch.device) -> int:
+    """How many saved outputs the discriminator's classifier assigns to their target camera."""
+    x = torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    with torch.inference_mode():
+        _, logits = discriminator(x)
+    return int((logits.argmax(1) == labels.argmax(1)).sum().item())
+
+
+def _encode(array: np.ndarray, record: Record, options: GenerateOptions) -> bytes:
+    import io
+
+    image = Image.fromarray(array)
+    if options.resize_back:
+        with Image.open(record.path) as src:
+            image = image.resize(src.size, Image.BILINEAR)
+    buffer = io.BytesIO()
+    if options.image_format == "png":
+        image.save(buffer, format="PNG")
+    else:
+        image.save(buffer, format="JPEG", quality=options.jpeg_quality)
+    return buffer.getvalue()
+
+
+def _write_output(array: np.ndarray, path: Path, record: Record, options: GenerateOptions) -> None:
+    atomic_write_bytes(path, _encode(array, record, options))
+
+
+def _drain(pending: list[Future], keep: int) -> list[Future]:
+    """Wait for writes until at most `keep` are in flight (bounded memory); re-raise their errors."""
+    while len(pending) > keep:
+        pending.pop(0).result()
+    return pending
+
+
+def _write_manifest(out_dir: Path, records: Sequence[Record], num_cameras: int, options: GenerateOptions) -> None:
+    """The planned outputs of the whole set (identical from every shard; readers skip missing files)."""
+    import json
+
+    lines = []
+    for record in sorted(records, key=lambda r: r.path):
+        for dst, name in planned_outputs(record, num_cameras, options):
+            lines.append(json.dumps(manifest_entry(record.path, record.pid, record.camid, dst, name)))
+    atomic_write_text(out_dir / MANIFEST_NAME, "\n".join(lines) + "\n")
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="camstyle", dynamic_ncols=True)

@@ -1,0 +1,107 @@
+"""Render every training image in every camera's style with a trained StarGAN generator.
+
+Example (after tools/train_stargan.py on the synthetic set)::
+
+    python tools/generate_camstyle.py --checkpoint runs/00000-stargan-synthetic/checkpoints/generator.pt \\
+        --data-root data/synthetic --naming camstyle
+
+Writes `<data-root>/bounding_box_train_camstyle/` (or --out) with the images, `manifest.jsonl`,
+`camstyle_info.json` and `summary.json`. Under torchrun each rank takes its own shard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from reid_stargan.camstyle.generate import CamStyleError, GenerateOptions, generate_camstyle
+from reid_stargan.data.datasets import DatasetError, build_dataset
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--shard must look like i/n (e.g. 0/4), got '{text}'") from exc
+    if count < 1 or not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"--shard {text}: need 0 <= i < n")
+    return index, count
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True,
+                   help="generator file: this toolkit's generator.pt / last.pt, or an official *-G.ckpt")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data-root", help="a data set folder in Market-1501 layout")
+    src.add_argument("--config", help="a YAML file with a `data:` section (or a data section at top level)")
+    p.add_argument("--out", help="output folder (default: bounding_box_train_camstyle beside the train folder)")
+    p.add_argument("--naming", choices=["camstyle", "hhl"], default="camstyle")
+    p.add_argument("--include-own", action="store_true", help="also render each image in its own camera")
+    p.add_argument("--resize-back", action="store_true", help="write outputs at the source image's size")
+    p.add_argument("--format", dest="image_format", choices=["jpg", "png"], default="jpg")
+    p.add_argument("--jpeg-quality", type=int, default=95)
+    p.add_argument("--batch-size", type=int, default=16, help="source images per forward pass")
+    p.add_argument("--workers", type=int, default=2, help="decode / encode threads")
+    p.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
+                   help="process shard I of N (torchrun ranks shard automatically)")
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="generator input size, only needed for official *-G.ckpt files without their *-D.ckpt")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-amp", action="store_true", help="fp32 on CUDA too")
+    p.add_argument("--overwrite", action="store_true",
+                   help="regenerate every output, also in a folder written by another checkpoint")
+    p.add_argument("--no-judge", action="store_true", help="skip the discriminator's accuracy on the outputs")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def load_train_records(args):
+    if args.data_root:
+        dataset = build_dataset("market_layout", args.data_root)
+        root = Path(args.data_root)
+    else:
+        from reid_stargan.config import from_dict, load_yaml_tree
+        from reid_stargan.data.config import DataConfig
+
+        tree = load_yaml_tree(args.config)
+        data_cfg = from_dict(DataConfig, tree.get("data", tree), "data")
+        dataset = data_cfg.build()
+        root = Path(data_cfg.root)
+    return dataset, root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        dataset, root = load_train_records(args)
+        if args.shard is not None:
+            shard = args.shard
+        else:
+            shard = (int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
+        options = GenerateOptions(
+            naming=args.naming, include_own=args.include_own, resize_back=args.resize_back,
+            image_format=args.image_format, jpeg_quality=args.jpeg_quality, batch_size=args.batch_size,
+            workers=args.workers, shard_index=shard[0], num_shards=shard[1], device=args.device,
+            amp=not args.no_amp, overwrite=args.overwrite, judge=not args.no_judge,
+            progress=not args.no_progress and shard[0] == 0,
+            image_size=tuple(args.image_size) if args.image_size else None,
+        )
+        out = Path(args.out) if args.out else root / "bounding_box_train_camstyle"
+        summary = generate_camstyle(args.checkpoint, dataset.train, out, dataset.num_cameras, options)
+    except (CamStyleError, DatasetError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    shown = {k: v for k, v in summary.items() if k not in ("options", "failed_files")}
+    print(json.dumps(shown, indent=2))
+    for bad in summary["failed_files"][:5]:
+        print(f"skipped unreadable source: {bad['path']} ({bad['reason']})", file=sys.stderr)
+    print(f"CamStyle images in {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
