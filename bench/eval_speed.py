@@ -1,0 +1,194 @@
+#!/usr/bin/env python
+"""Speed, memory and exactness of the re-ID evaluation on random features with re-ID-like structure.
+
+Features: identity centre + camera bias + noise (2048-d float32), 6 cameras, about 12 % junk (pid -1)
+and 15 % distractors (pid 0) in the gallery, so the metrics land in a realistic range.
+
+Sizes: ``market`` (3,368 x 15,913), ``msmt`` (11,659 x 82,161), ``distractors`` (3,368 x 519,732),
+``rerank-market`` (sparse vs dense re-ranking at Market size), ``rerank-msmt`` (sparse only), ``tiny``.
+Run each big size in its own process so the peak-memory numbers are its own.
+
+Example::
+
+    OMP_NUM_THREADS=2 python bench/eval_speed.py --sizes tiny market
+    nohup python bench/eval_speed.py --sizes distractors > bench/results/distractors.log 2>&1 &
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+
+import numpy as np
+import torch
+
+from reid_stargan.eval import eval_reference, evaluate
+from reid_stargan.eval.retrieval import DistanceComputer, pairwise_distance
+
+SIZES = {  # name: (num_query, num_gallery, num_ids)
+    "tiny": (300, 2000, 100),
+    "market": (3368, 15913, 751),
+    "msmt": (11659, 82161, 3060),
+    "distractors": (3368, 519732, 751),
+    "rerank-market": (3368, 15913, 751),
+    "rerank-msmt": (11659, 82161, 3060),
+}
+NUM_CAMS = 6
+DIM = 2048
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> None:
+    """Linux: writing 5 to clear_refs resets VmHWM to the current RSS."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def make_features(num_q: int, num_g: int, num_ids: int, seed: int = 0, noise: float = 2.8):
+    """Random features in float32 blocks (no float64 temporaries of the full size)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((num_ids + 1, DIM), dtype=np.float32)
+    cam_bias = 0.5 * rng.standard_normal((NUM_CAMS, DIM), dtype=np.float32)
+    q_pids = rng.integers(1, num_ids + 1, num_q)
+    g_pids = rng.integers(1, num_ids + 1, num_g)
+    kind = rng.random(num_g)
+    g_pids[kind < 0.12] = -1  # junk
+    g_pids[(kind >= 0.12) & (kind < 0.27)] = 0  # distractors: a pid no query has
+    q_cams, g_cams = rng.integers(0, NUM_CAMS, num_q), rng.integers(0, NUM_CAMS, num_g)
+
+    def fill(pids, cams):
+        out = np.empty((len(pids), DIM), dtype=np.float32)
+        for s in range(0, len(pids), 16384):
+            p, c = pids[s:s + 16384], cams[s:s + 16384]
+            block = rng.standard_normal((len(p), DIM), dtype=np.float32)
+            block *= noise
+            block += centres[np.maximum(p, 0)]
+            block += cam_bias[c]
+            # junk / distractors: no identity signal, only camera bias + noise
+            block[p <= 0] = (rng.standard_normal((int((p <= 0).sum()), DIM), dtype=np.float32) * 1.5
+                             + cam_bias[c[p <= 0]])
+            out[s:s + 16384] = block
+        return out
+
+    return fill(q_pids, q_cams), fill(g_pids, g_cams), q_pids, g_pids, q_cams, g_cams
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def compare(fast: dict, ref: dict) -> float:
+    """Largest absolute difference (percent points) over mAP, mINP and the CMC curve."""
+    diffs = [abs(fast["mAP"] - 100 * ref["mAP"]), abs(fast["mINP"] - 100 * ref["mINP"])]
+    diffs.append(float(np.max(np.abs(np.asarray(fast["cmc"]) - 100 * np.asarray(ref["cmc"])))))
+    return max(diffs)
+
+
+def summary(m: dict) -> dict:
+    return {k: round(m[k], 4) for k in ("mAP", "rank1", "rank5", "rank10", "mINP")} | {
+        "num_valid_queries": m["num_valid_queries"]}
+
+
+def bench_exact(name: str, data, reference_queries: int | None) -> dict:
+    q, g, q_pids, g_pids, q_cams, g_cams = data
+    feature_mb = (q.nbytes + g.nbytes) / 2**20
+    result = {"size": name, "Q": len(q), "G": len(g), "feature_mb": round(feature_mb, 1)}
+
+    # The Q x G matrix product alone (normalised queries x gallery), chunked the same way.
+    computer = DistanceComputer(g, "cosine")
+    start = time.perf_counter()
+    step = max(1, (1 << 25) // len(g))
+    for s in range(0, len(q), step):
+        torch.from_numpy(q[s:s + step]) @ computer.g.T
+    result["matmul_s"] = round(time.perf_counter() - start, 3)
+
+    base_rss = rss_mb()
+    reset_peak_rss()
+    fast, result["fast_s"] = timed(evaluate, q, g, q_pids, g_pids, q_cams, g_cams)
+    result["fast_peak_extra_mb"] = round(peak_rss_mb() - base_rss, 1)
+    result["fast_over_matmul"] = round(result["fast_s"] / result["matmul_s"], 3)
+    result["metrics"] = summary(fast)
+
+    # Reference on all queries (Market size) or on a query subset (big sizes: the full matrix is GBs).
+    sub = np.arange(len(q)) if reference_queries is None else np.random.default_rng(1).choice(
+        len(q), reference_queries, replace=False)
+    if reference_queries is not None:
+        fast = evaluate(q[sub], g, q_pids[sub], g_pids, q_cams[sub], g_cams)
+    start = time.perf_counter()
+    distmat = pairwise_distance(q[sub], g, "cosine")
+    ref, result["reference_ranking_s"] = timed(eval_reference, distmat, q_pids[sub], g_pids, q_cams[sub], g_cams)
+    result["reference_s"] = round(time.perf_counter() - start, 3)
+    result["reference_queries"] = len(sub)
+    result["max_abs_diff_vs_reference"] = compare(fast, ref)
+    if reference_queries is None:
+        result["speedup_vs_reference"] = round(result["reference_s"] / result["fast_s"], 2)
+        # Ranking work alone: reference sort + walk vs what the fast path adds to the matrix product.
+        fast_extra = max(result["fast_s"] - result["matmul_s"], 1e-3)
+        result["ranking_speedup_vs_reference"] = round(result["reference_ranking_s"] / fast_extra, 1)
+    return result
+
+
+def bench_rerank(name: str, data, dense: bool) -> dict:
+    q, g, q_pids, g_pids, q_cams, g_cams = data
+    result = {"size": name, "Q": len(q), "G": len(g)}
+    base_rss = rss_mb()
+    reset_peak_rss()
+    sparse, result["sparse_s"] = timed(evaluate, q, g, q_pids, g_pids, q_cams, g_cams, rerank=True)
+    result["sparse_peak_extra_mb"] = round(peak_rss_mb() - base_rss, 1)
+    result["sparse_metrics"] = summary(sparse)
+    result["no_rerank_metrics"] = summary(evaluate(q, g, q_pids, g_pids, q_cams, g_cams))
+    if dense:
+        reset_peak_rss()
+        ref, result["dense_s"] = timed(evaluate, q, g, q_pids, g_pids, q_cams, g_cams, rerank=True,
+                                       backend="reference")
+        result["dense_peak_extra_mb"] = round(peak_rss_mb() - base_rss, 1)
+        result["dense_metrics"] = summary(ref)
+        result["mAP_diff"] = abs(ref["mAP"] - sparse["mAP"])
+        result["speedup"] = round(result["dense_s"] / result["sparse_s"], 2)
+    return result
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["tiny", "market"], choices=sorted(SIZES))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reference-queries", type=int, default=300,
+                        help="query subset for the reference check at msmt / distractors size")
+    parser.add_argument("--no-dense", action="store_true", help="skip the dense re-ranking reference")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(json.dumps({"machine": platform.processor() or platform.machine(), "threads": args.threads,
+                      "torch": torch.__version__}))
+    for name in args.sizes:
+        num_q, num_g, num_ids = SIZES[name]
+        data = make_features(num_q, num_g, num_ids)
+        if name.startswith("rerank"):
+            result = bench_rerank(name, data, dense=name == "rerank-market" and not args.no_dense)
+        else:
+            result = bench_exact(name, data, None if name in ("tiny", "market") else args.reference_queries)
+        print(json.dumps(result), flush=True)
+        del data
+
+
+if __name__ == "__main__":
+    main()
