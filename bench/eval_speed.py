@@ -5,7 +5,7 @@ Features: identity centre + camera bias + noise (2048-d float32), 6 cameras, abo
 and 15 % distractors (pid 0) in the gallery, so the metrics land in a realistic range.
 
 Sizes: ``market`` (3,368 x 15,913), ``msmt`` (11,659 x 82,161), ``distractors`` (3,368 x 519,732),
-``rerank-market`` (sparse vs dense re-ranking at Market size), ``rerank-msmt`` (sparse only), ``tiny``.
+``rerank-small`` (1,000 x 5,000) and ``rerank-market`` (sparse vs dense re-ranking), ``rerank-msmt`` (sparse only), ``tiny``.
 Run each big size in its own process so the peak-memory numbers are its own.
 
 Example::
@@ -33,6 +33,7 @@ SIZES = {  # name: (num_query, num_gallery, num_ids)
     "market": (3368, 15913, 751),
     "msmt": (11659, 82161, 3060),
     "distractors": (3368, 519732, 751),
+    "rerank-small": (1000, 5000, 300),
     "rerank-market": (3368, 15913, 751),
     "rerank-msmt": (11659, 82161, 3060),
 }
@@ -183,7 +184,7 @@ def main(argv=None) -> None:
         num_q, num_g, num_ids = SIZES[name]
         data = make_features(num_q, num_g, num_ids)
         if name.startswith("rerank"):
-            result = bench_rerank(name, data, dense=name == "rerank-market" and not args.no_dense)
+            result = bench_rerank(name, data, dense=name in ("rerank-small", "rerank-market") and not args.no_dense)
         else:
             result = bench_exact(name, data, None if name in ("tiny", "market") else args.reference_queries)
         print(json.dumps(result), flush=True)

@@ -161,12 +161,22 @@ def sparse_encodings(feats, k1: int = 20, k2: int = 6, metric: str = "cosine",
     """k-reciprocal encodings of all items as a sparse CSR matrix (N, N), and each row's max distance."""
     feats = _as_tensor(feats)
     n = len(feats)
-    knn, _, row_max = knn_with_row_max(feats, k1 + 1, metric, chunk_elems, device)
+    # Keep 3x the k1 + 1 neighbours: almost every expansion pair is among them, so its distance comes
+    # from the same matrix product as the dense method instead of a slow gather of feature pairs.
+    knn, knn_dist, row_max = knn_with_row_max(feats, 3 * (k1 + 1), metric, chunk_elems, device)
     recip = _reciprocal_lists(knn, min(k1 + 1, n), pad=-1)
     recip_half = _reciprocal_lists(knn, min(_half(k1) + 1, n), pad=-2)
     rows, cols = _expansion_pairs(recip, recip_half)
-    computer = DistanceComputer(feats, metric)
-    dist = _pair_distances(feats, computer, rows, cols) / row_max[rows]
+    stored_keys = (np.arange(n)[:, None] * n + knn).ravel()
+    key_order = np.argsort(stored_keys)
+    pos = np.minimum(np.searchsorted(stored_keys[key_order], rows * n + cols), len(key_order) - 1)
+    found = stored_keys[key_order[pos]] == rows * n + cols
+    dist = np.empty(len(rows), dtype=np.float32)
+    dist[found] = knn_dist.ravel()[key_order[pos[found]]]
+    if not found.all():
+        computer = DistanceComputer(feats, metric)
+        dist[~found] = _pair_distances(feats, computer, rows[~found], cols[~found])
+    dist /= row_max[rows]
     weight = np.exp(-dist)
     weight /= np.bincount(rows, weights=weight, minlength=n)[rows]
     V = sp.csr_matrix((weight.astype(np.float32), (rows, cols)), shape=(n, n))
