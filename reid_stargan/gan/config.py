@@ -1,0 +1,110 @@
+"""Typed config of a StarGAN run (`configs/stargan/*.yaml`).
+
+Sections: `data` (the first data set) and `extra_data` (further data sets; when present the
+generator reads the mask vector `[c1 | c2 | ... | mask]`), `augment`, `gan` (architecture and loss
+weights), `train` (optimisation), `runtime` (device and speed switches), `log` (intervals).
+
+Example::
+
+    from reid_stargan.config import load_config
+    from reid_stargan.gan.config import StarGANConfig
+    cfg = load_config(StarGANConfig, "configs/stargan/market.yaml", ["data.root=data/market", "gan.lambda_rec=5"])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reid_stargan.data.config import DataConfig
+
+
+@dataclass
+class AugmentConfig:
+    # Per data set center-crop size before resizing (official: 178 for CelebA, 256 for RaFD); [] or 0 = none.
+    center_crop: list[int] = field(default_factory=list)
+    # HHL stargan4reid: resize to 9/8 of the image size, then random-crop back (288x144 -> 256x128).
+    random_crop: bool = False
+    hflip: bool = True
+    celeba_num_test: int = 2000  # CelebA images held out as the test split (official: 2000)
+
+
+@dataclass
+class GanConfig:
+    image_size: tuple[int, int] = (128, 128)  # (H, W)
+    c_dim: int = 0  # 0: from the data; otherwise must equal the data's domain count (checked)
+    g_conv_dim: int = 64
+    d_conv_dim: int = 64
+    g_repeat_num: int = 6  # residual blocks in G
+    d_repeat_num: int = 6  # strided convs in D
+    lambda_cls: float = 1.0
+    lambda_rec: float = 10.0
+    lambda_gp: float = 10.0
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 16  # global batch; split evenly over torchrun ranks
+    num_iters: int = 200000  # iterations (one D update per data set each; G every n_critic-th)
+    num_iters_decay: int = 100000  # last iterations over which lr decays linearly to exactly 0
+    g_lr: float = 1e-4
+    d_lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_critic: int = 5
+    seed: int | None = None  # null: drawn at start and written back into the run's config.yaml
+
+
+@dataclass
+class RuntimeConfig:
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # bf16 autocast on CUDA where supported (never on CPU); GP stays fp32
+    channels_last: bool = True  # CUDA only
+    compile: bool = False  # torch.compile G and D (CUDA only; the GP uses the uncompiled D)
+    in_memory: bool = False  # decode every image once into a uint8 tensor
+    num_workers: int = 4  # loader processes when not in memory
+    threads: int = 0  # torch CPU threads; 0 = leave torch's default
+
+
+@dataclass
+class LogConfig:
+    log_every: int = 10  # iterations between stats.jsonl / TensorBoard records
+    sample_every: int = 1000
+    checkpoint_every: int = 10000
+    sample_rows: int = 8  # fixed inputs per data set in the sample grid
+    eval_images: int = 256  # images per data set for the final D accuracy in summary.json
+    tensorboard: bool = True
+
+
+@dataclass
+class StarGANConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    extra_data: list[DataConfig] = field(default_factory=list)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    gan: GanConfig = field(default_factory=GanConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    out_root: str = "runs"  # the CLI makes runs/NNNNN-<tag>/ here
+    tag: str = "stargan"
+
+    @property
+    def datasets(self) -> list[DataConfig]:
+        """All data sets of the run in label-layout order."""
+        return [self.data, *self.extra_data]
+
+    def validate(self) -> None:
+        t, g = self.train, self.gan
+        problems = []
+        if t.num_iters < 1:
+            problems.append(f"train.num_iters must be >= 1, got {t.num_iters}")
+        if not 0 <= t.num_iters_decay <= t.num_iters:
+            problems.append(f"train.num_iters_decay ({t.num_iters_decay}) must be within 0..train.num_iters ({t.num_iters})")
+        if t.n_critic < 1 or t.batch_size < 1:
+            problems.append("train.n_critic and train.batch_size must be >= 1")
+        if any(s < 4 or s % 4 for s in g.image_size):
+            problems.append(f"gan.image_size {list(g.image_size)} (H, W) must be positive multiples of 4")
+        if self.augment.center_crop and len(self.augment.center_crop) != len(self.datasets):
+            problems.append(f"augment.center_crop has {len(self.augment.center_crop)} entries for "
+                            f"{len(self.datasets)} data sets")
+        if problems:
+            raise ValueError("invalid StarGAN config: " + "; ".join(problems))
