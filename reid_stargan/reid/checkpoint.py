@@ -1,0 +1,58 @@
+"""Training-state files (resume exactly) and the small inference file (`model.pt`).
+
+`checkpoints/last.pt`: model, optimizer, scheduler, grad scaler, next epoch / iteration, sampler
+and RNG states, resolved config. `checkpoints/model.pt`: the final weights + config + class count,
+enough for `load_reid_model`::
+
+    model, cfg = load_reid_model("runs/00003-market-baseline/checkpoints/model.pt")
+    feats = model(images)  # (B, D), L2-normalised; the model is returned in eval mode
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from reid_stargan.config import config_to_dict, from_dict
+from reid_stargan.reid.config import ReidConfig
+from reid_stargan.reid.models import ReidModel, build_reid_model
+from reid_stargan.utils.io import atomic_torch_save, torch_load
+
+LAST = "last.pt"
+MODEL = "model.pt"
+
+
+def save_training_state(path: str | os.PathLike, state: dict) -> None:
+    atomic_torch_save(state, path)
+
+
+def load_training_state(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
+    return torch_load(path, map_location=device)
+
+
+def model_from_config(cfg: ReidConfig, num_classes: int, pretrained: str | None = None) -> ReidModel:
+    m = cfg.model
+    return build_reid_model(m.backbone, num_classes, pretrained=m.pretrained if pretrained is None else pretrained,
+                            last_stride=m.last_stride, embed_dim=m.embed_dim, bn_neck=m.bn_neck)
+
+
+def save_inference_model(path: str | os.PathLike, model: ReidModel, cfg: ReidConfig, num_classes: int) -> None:
+    atomic_torch_save({"format": "reid_stargan.reid/1", "config": config_to_dict(cfg), "num_classes": num_classes,
+                       "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, path)
+
+
+def load_reid_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[ReidModel, ReidConfig]:
+    """The final model of a run (`model.pt`, or a `last.pt` training state) in eval mode, and its config."""
+    path = Path(path)
+    if path.is_dir():  # a run folder
+        path = path / "checkpoints" / MODEL
+    blob = torch_load(path, map_location="cpu")
+    if "state_dict" not in blob and "model" not in blob:
+        raise ValueError(f"{path}: not a re-ID checkpoint written by train_reid")
+    cfg = from_dict(ReidConfig, blob["config"])
+    # The weights come from the file; never fetch ImageNet weights just to overwrite them.
+    model = model_from_config(cfg, blob["num_classes"], pretrained="none")
+    model.load_state_dict(blob.get("state_dict", blob.get("model")))
+    return model.to(device).eval(), cfg

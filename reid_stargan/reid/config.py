@@ -1,0 +1,122 @@
+"""The typed config of `tools/train_reid.py` (YAML files under `configs/reid/`).
+
+Defaults follow the "strong baseline" recipe (Luo et al. 2019, BNNeck + triplet + smoothed CE) with
+the CamStyle (Zhong et al. CVPR 2018) and HHL (Zhong et al. ECCV 2018) additions:
+
+    cfg = load_config(ReidConfig, "configs/reid/market_camstyle.yaml", ["optim.epochs=60"])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reid_stargan.data.config import DataConfig
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "resnet50"  # a key of reid_stargan.reid.models.BACKBONES
+    pretrained: str = "none"  # "imagenet" (torchvision weights), "none", or a path to a state dict
+    last_stride: int = 1  # 1 doubles the last feature map (strong-baseline trick); 2 is torchvision's
+    embed_dim: int = 0  # 0: use the backbone's pooled feature directly; >0: a linear embedding first
+    bn_neck: bool = True  # BatchNorm between the triplet feature and the classifier (BNNeck)
+
+
+@dataclass
+class LossConfig:
+    triplet_weight: float = 1.0
+    triplet_margin: float = 0.3
+    soft_margin: bool = False  # log(1 + exp(d_ap - d_an)) instead of the hinge with a margin
+    id_weight: float = 1.0  # identity cross-entropy; 0 disables the classifier loss
+    label_smoothing: float = 0.1  # on real images' identity targets (strong baseline)
+
+
+@dataclass
+class SamplerConfig:
+    num_ids: int = 16  # P identities per batch (per rank under DDP)
+    num_instances: int = 4  # K images per identity
+
+
+@dataclass
+class CamStyleConfig:
+    root: str = ""  # folder or manifest.jsonl of generated images; --camstyle overrides it
+    share: float = 0.264  # generated / (real + generated) per batch; the paper's 46 of 128 + 46
+    lsr_epsilon: float = 0.1  # label-smoothing regularisation on generated images' identity targets
+    same_ids: bool = True  # draw the generated images from the batch's P identities (triplet positives)
+    triplet: bool = True  # generated images take part in the triplet loss as positives / negatives
+
+
+@dataclass
+class HHLConfig:
+    target: DataConfig = field(default_factory=DataConfig)  # the unlabelled target data set
+    camstyle_root: str = ""  # the target set's CamStyle images (hhl naming); --camstyle overrides it
+    num_target: int = 16  # target images per batch
+    num_views: int = 3  # camera-style versions per target image (its positives)
+    triplet_weight: float = 0.5  # loss = source CE + 0.5 x triplet
+
+
+@dataclass
+class InputConfig:
+    height: int = 256
+    width: int = 128
+    flip: float = 0.5  # probability of a horizontal flip
+    pad: int = 10  # pad-and-crop border in pixels (0 disables)
+    erasing: float = 0.5  # random-erasing probability (0 disables)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3.5e-4  # Adam
+    weight_decay: float = 5e-4
+    epochs: int = 120
+    iters_per_epoch: int = 0  # 0: ceil(real training images / (P x K)), so +CamStyle keeps the schedule
+    warmup_epochs: int = 10  # linear warm-up from lr * warmup_factor
+    warmup_factor: float = 0.01
+    milestones: list[int] = field(default_factory=lambda: [40, 70])  # epochs of the step decay
+    gamma: float = 0.1
+
+
+@dataclass
+class EvalConfig:
+    every: int = 0  # also evaluate every N epochs (0: only at the end); logged, never used to pick a model
+    batch_size: int = 64
+    flip: bool = True  # average the features of the image and its mirror
+    metric: Literal["cosine", "euclidean"] = "cosine"
+    rerank: bool = False
+
+
+@dataclass
+class TrainConfig:
+    mode: Literal["baseline", "camstyle", "hhl"] = "baseline"
+    seed: int | None = None  # null: drawn at start and written back into the run's config.yaml
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # mixed precision (CUDA only)
+    channels_last: bool = True  # CUDA only
+    num_workers: int = 4
+    threads: int = 0  # torch intra-op threads on CPU (0: leave torch's default)
+    log_every: int = 20  # iterations
+    checkpoint_every: int = 1  # epochs
+    tensorboard: bool = True
+
+
+@dataclass
+class ReidConfig:
+    data: DataConfig = field(default_factory=DataConfig)  # the (source) training and test set
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    camstyle: CamStyleConfig = field(default_factory=CamStyleConfig)
+    hhl: HHLConfig = field(default_factory=HHLConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    out_root: str = "runs"  # the CLI makes numbered run folders here
+    tag: str = ""  # run-folder suffix (default: <data>-<mode>)
+
+    def __post_init__(self) -> None:
+        if self.sampler.num_ids < 2 or self.sampler.num_instances < 1:
+            raise ValueError("sampler needs num_ids >= 2 and num_instances >= 1 (batch-hard triplet)")
+        if not 0.0 <= self.camstyle.share < 1.0:
+            raise ValueError(f"camstyle.share must be in [0, 1), got {self.camstyle.share}")

@@ -1,0 +1,120 @@
+"""Training images and their augmentation: resize, flip, pad-and-crop, random erasing.
+
+Every augmentation draw comes from a generator seeded by the sample's own key (run seed, epoch,
+iteration, slot in the batch), not from a global stream. So a batch's pixels do not depend on the
+number of loader workers or on where a run was resumed: resume is exact.
+
+The sampler hands the loader `Sample`s; the loader returns (images (B, 3, H, W), labels (B,),
+generated (B,) bool, labelled (B,) bool)::
+
+    loader = make_train_loader(batches, InputConfig(height=64, width=32), num_workers=2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from reid_stargan.data.imageio import format_bad, load_rgb, scan_images
+from reid_stargan.data.records import Record
+from reid_stargan.reid.config import InputConfig
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Sample(NamedTuple):
+    """One slot of a training batch."""
+
+    path: str
+    label: int  # class index for the losses (contiguous; pseudo-identities for HHL target images)
+    generated: bool  # a CamStyle image rather than a real one
+    labelled: bool  # its label is a training identity (False: an HHL target image's pseudo-identity)
+    aug_seed: int  # seeds this slot's augmentation
+
+
+def sample_seed(seed: int, epoch: int, iteration: int, slot: int, rank: int = 0) -> int:
+    """A 63-bit seed for one batch slot, different for every (seed, rank, epoch, iteration, slot)."""
+    ss = np.random.SeedSequence([seed, rank, epoch, iteration, slot])
+    return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB -> ImageNet-normalised float (3, H, W)."""
+    arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)  # (3, H, W)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return (arr - mean) / std
+
+
+def augment(img: Image.Image, cfg: InputConfig, rng: np.random.Generator) -> torch.Tensor:
+    """The training transform: resize (H, W), flip, zero-pad + random crop, normalise, random erasing."""
+    img = img.resize((cfg.width, cfg.height), Image.BILINEAR)
+    if rng.random() < cfg.flip:
+        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    x = to_tensor(img)  # (3, H, W)
+    if cfg.pad > 0:
+        padded = torch.nn.functional.pad(x, (cfg.pad,) * 4)  # zero = the mean colour after normalising
+        top, left = rng.integers(0, 2 * cfg.pad + 1, size=2)
+        x = padded[:, top:top + cfg.height, left:left + cfg.width]
+    if rng.random() < cfg.erasing:
+        x = random_erase(x, rng)
+    return x.contiguous()
+
+
+def random_erase(x: torch.Tensor, rng: np.random.Generator, area: tuple[float, float] = (0.02, 0.4),
+                 min_ratio: float = 0.3, attempts: int = 100) -> torch.Tensor:
+    """Zhong et al. 2020 random erasing: a rectangle of 2-40% of the image, aspect 0.3-3.3, set to the mean."""
+    _, h, w = x.shape
+    for _ in range(attempts):
+        target = rng.uniform(*area) * h * w
+        ratio = np.exp(rng.uniform(np.log(min_ratio), -np.log(min_ratio)))
+        eh, ew = int(round(np.sqrt(target * ratio))), int(round(np.sqrt(target / ratio)))
+        if 0 < eh < h and 0 < ew < w:
+            top, left = rng.integers(0, h - eh + 1), rng.integers(0, w - ew + 1)
+            x = x.clone()
+            x[:, top:top + eh, left:left + ew] = 0.0
+            return x
+    return x
+
+
+class TrainImages(Dataset):
+    """Indexed by `Sample`s (the batch sampler yields lists of them), not by integers."""
+
+    def __init__(self, cfg: InputConfig):
+        self.cfg = cfg
+
+    def __len__(self) -> int:  # pragma: no cover - DataLoader does not ask with a batch_sampler
+        raise TypeError("TrainImages is indexed by Sample keys from a batch sampler")
+
+    def __getitem__(self, sample: Sample) -> tuple[torch.Tensor, int, bool, bool]:
+        rng = np.random.default_rng(sample.aug_seed)
+        return augment(load_rgb(sample.path), self.cfg, rng), sample.label, sample.generated, sample.labelled
+
+
+def make_train_loader(batches: Iterable[Sequence[Sample]], cfg: InputConfig, num_workers: int = 0,
+                      pin_memory: bool = False) -> DataLoader:
+    """A loader over pre-built batches of `Sample`s (one epoch's list, possibly already part-consumed)."""
+    return DataLoader(TrainImages(cfg), batch_sampler=list(batches), num_workers=num_workers,
+                      pin_memory=pin_memory, persistent_workers=False)
+
+
+def drop_unreadable(records: list, log=print, what: str = "images", workers: int = 4) -> tuple[list, int]:
+    """Decode every image of `records` (anything with a `.path`) once; return the readable ones and
+    how many were skipped (the log names the first few)."""
+    good, bad = scan_images([r.path for r in records], workers=workers)
+    if bad:
+        log(f"{what}: {format_bad(bad)}")
+        good_set = set(good)
+        records = [r for r in records if r.path in good_set]
+    return records, len(bad)
+
+
+def check_records(records: Sequence[Record], what: str) -> None:
+    if not records:
+        raise ValueError(f"{what}: no images left to use")

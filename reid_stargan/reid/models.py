@@ -1,0 +1,133 @@
+"""Re-ID networks: a backbone from the `BACKBONES` registry + global average pooling + embedding head.
+
+    model = build_reid_model("resnet50", num_classes=751, pretrained="none", last_stride=1)
+    feats, logits = model(images)        # training: (B, D) triplet features, (B, num_classes) logits
+    model.eval(); emb = model(images)    # evaluation: (B, D) L2-normalised features
+
+Inputs are ImageNet-normalised (B, 3, H, W) tensors. With `bn_neck` the triplet loss sees the
+pooled feature and the classifier (and the test feature) the BatchNorm'd one (Luo et al. 2019).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reid_stargan.registry import Registry
+from reid_stargan.utils.io import torch_load
+
+BACKBONES = Registry("backbone")
+
+
+# ----------------------------------------------------------------------------- backbones
+def _torchvision_resnet(arch: str, pretrained: str, last_stride: int) -> tuple[nn.Module, int]:
+    import torchvision
+
+    builder = getattr(torchvision.models, arch)
+    weights = None
+    if pretrained == "imagenet":
+        weights = torchvision.models.get_model_weights(arch).DEFAULT
+    try:
+        net = builder(weights=weights)
+    except Exception as exc:  # noqa: BLE001 - network / cache failures of the weight download
+        raise RuntimeError(
+            f"could not get the ImageNet weights of {arch} ({exc}); download them where the network "
+            "allows and pass the file as model.pretrained=<path>, or use model.pretrained=none"
+        ) from exc
+    if pretrained not in ("imagenet", "none"):
+        _load_local_weights(net, pretrained)
+    if last_stride == 1:
+        # The first block of layer4 downsamples in its 3x3 conv (Bottleneck) / first conv (BasicBlock)
+        # and in the shortcut; stride 1 keeps a 16x8 map for 256x128 inputs.
+        block = net.layer4[0]
+        (block.conv2 if hasattr(block, "conv3") else block.conv1).stride = (1, 1)
+        block.downsample[0].stride = (1, 1)
+    elif last_stride != 2:
+        raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
+    dim = net.fc.in_features
+    body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
+    return body, dim
+
+
+def _load_local_weights(net: nn.Module, path: str) -> None:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model.pretrained: {path} is neither 'imagenet', 'none' nor a file")
+    state = torch_load(path)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("fc.")]
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not fit the backbone (missing {missing[:5]}, unexpected {unexpected[:5]})")
+
+
+@BACKBONES.register("resnet50")
+def resnet50(pretrained: str = "none", last_stride: int = 1) -> tuple[nn.Module, int]:
+    """torchvision ResNet-50 without its pooling and classifier; 2048-d."""
+    return _torchvision_resnet("resnet50", pretrained, last_stride)
+
+
+@BACKBONES.register("resnet18")
+def resnet18(pretrained: str = "none", last_stride: int = 1) -> tuple[nn.Module, int]:
+    """torchvision ResNet-18 (512-d): a lighter GPU/CPU option with the same recipe."""
+    return _torchvision_resnet("resnet18", pretrained, last_stride)
+
+
+def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+@BACKBONES.register("small")
+def small_convnet(pretrained: str = "none", last_stride: int = 2, width: int = 32) -> tuple[nn.Module, int]:
+    """A 6-conv net for 64x32 .. 128x64 inputs on CPU (~0.3 M parameters, 4*width-d features).
+
+    Downsamples by 8 (by 4 with last_stride=1): a 64x32 input ends as an 8x4 (16x8) map. About
+    20 M multiply-adds per 64x32 image (40 M with last_stride=1), 10x less than ResNet-18 there.
+    """
+    if pretrained != "none":
+        raise ValueError("the 'small' backbone has no pretrained weights; use model.pretrained=none")
+    w = width
+    body = nn.Sequential(
+        _conv_bn(3, w, 2), _conv_bn(w, w),
+        _conv_bn(w, 2 * w, 2), _conv_bn(2 * w, 2 * w),
+        _conv_bn(2 * w, 4 * w, 2 if last_stride == 2 else 1), _conv_bn(4 * w, 4 * w),
+    )
+    return body, 4 * w
+
+
+# ----------------------------------------------------------------------------- the re-ID model
+class ReidModel(nn.Module):
+    """backbone -> GAP -> [linear embedding] -> [BN neck] -> classifier."""
+
+    def __init__(self, backbone: nn.Module, feat_dim: int, num_classes: int, embed_dim: int = 0,
+                 bn_neck: bool = True):
+        super().__init__()
+        self.backbone = backbone
+        self.embedding = nn.Linear(feat_dim, embed_dim) if embed_dim > 0 else nn.Identity()
+        self.out_dim = embed_dim if embed_dim > 0 else feat_dim
+        self.neck = nn.BatchNorm1d(self.out_dim) if bn_neck else nn.Identity()
+        if bn_neck:
+            self.neck.bias.requires_grad_(False)  # BNNeck: no shift, so the feature stays centred
+        self.classifier = nn.Linear(self.out_dim, num_classes, bias=False) if num_classes > 0 else None
+        if self.classifier is not None:
+            nn.init.normal_(self.classifier.weight, std=0.001)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+        assert x.dim() == 4 and x.shape[1] == 3, f"expected (B, 3, H, W), got {tuple(x.shape)}"
+        fmap = self.backbone(x)  # (B, C, h, w)
+        feat = self.embedding(fmap.mean(dim=(2, 3)))  # (B, D)
+        neck = self.neck(feat)  # (B, D)
+        if not self.training:
+            return F.normalize(neck.float(), dim=1)
+        logits = self.classifier(neck) if self.classifier is not None else None  # (B, num_classes)
+        return feat, logits
+
+
+def build_reid_model(backbone: str, num_classes: int, pretrained: str = "none", last_stride: int = 1,
+                     embed_dim: int = 0, bn_neck: bool = True) -> ReidModel:
+    """A `ReidModel` on the registered `backbone`; `num_classes` = training identities (0: no classifier)."""
+    body, feat_dim = BACKBONES.get(backbone)(pretrained=pretrained, last_stride=last_stride)
+    return ReidModel(body, feat_dim, num_classes, embed_dim=embed_dim, bn_neck=bn_neck)

@@ -1,0 +1,204 @@
+"""Batch builders: P identities x K images (PK), plus CamStyle images, plus HHL target groups.
+
+Each builder returns one epoch's batches as lists of `Sample`s, drawn from a generator seeded by
+(run seed, rank, epoch): an epoch's batches are a pure function of those three numbers, so a run
+resumed mid-epoch rebuilds the same list and skips what it already did. Under DDP every rank
+draws its own P x K batch (seed differs by rank).
+
+    pk = PKBatchBuilder(records, label_of, num_ids=16, num_instances=4, seed=0)
+    batches = pk.epoch_batches(epoch=0, num_batches=100)   # list[list[Sample]], each 64 long
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from reid_stargan.reid.data import Sample, sample_seed
+
+
+class _Pool:
+    """Draws items of one group without replacement, reshuffling when exhausted."""
+
+    def __init__(self, items: Sequence, rng: np.random.Generator):
+        self.items, self.rng, self.order = list(dict.fromkeys(items)), rng, []
+
+    def draw(self, n: int) -> list:
+        if len(self.items) < n:  # too few: sample with replacement, as torchreid does
+            return [self.items[i] for i in self.rng.integers(0, len(self.items), size=n)]
+        out: list = []
+        while len(out) < n:
+            if not self.order:
+                self.order = list(self.rng.permutation(len(self.items)))
+            i = self.order.pop()
+            if self.items[i] not in out:
+                out.append(self.items[i])
+        return out
+
+
+class PKBatchBuilder:
+    """P distinct identities x K images each, identities cycled in a shuffled order.
+
+    `records` have `.path` and `.pid`; `label_of` maps pid -> contiguous label. Identities with
+    fewer than K images are sampled with replacement; `replacement_note` says so (log it once).
+    """
+
+    def __init__(self, records: Sequence, label_of: dict[int, int], num_ids: int, num_instances: int,
+                 seed: int, rank: int = 0):
+        self.by_pid: dict[int, list[str]] = defaultdict(list)
+        for r in records:
+            self.by_pid[r.pid].append(r.path)
+        self.pids = sorted(self.by_pid)
+        if len(self.pids) < num_ids:
+            raise ValueError(f"PK sampler: P={num_ids} identities per batch but only {len(self.pids)} in the set")
+        self.label_of, self.P, self.K, self.seed, self.rank = label_of, num_ids, num_instances, seed, rank
+        few = [p for p in self.pids if len(self.by_pid[p]) < num_instances]
+        self.replacement_note = (
+            f"PK sampler: {len(few)} of {len(self.pids)} identities have fewer than K={num_instances} images; "
+            "their K slots are drawn with replacement" if few else ""
+        )
+
+    @property
+    def batch_size(self) -> int:
+        return self.P * self.K
+
+    def _rng(self, epoch: int, stream: int = 0) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.rank, epoch, stream])
+
+    def pid_batches(self, epoch: int, num_batches: int) -> list[list[int]]:
+        """The P identities of every batch of `epoch`."""
+        rng, queue, out = self._rng(epoch), [], []
+        for _ in range(num_batches):
+            chosen: list[int] = []
+            deferred: list[int] = []  # met again within this batch after a reshuffle: kept for later
+            while len(chosen) < self.P:
+                if not queue:
+                    queue = [self.pids[i] for i in rng.permutation(len(self.pids))]
+                pid = queue.pop()
+                (deferred if pid in chosen else chosen).append(pid)
+            queue = deferred + queue
+            out.append(chosen)
+        return out
+
+    def epoch_batches(self, epoch: int, num_batches: int) -> list[list[Sample]]:
+        rng = self._rng(epoch, 1)
+        pools = {pid: _Pool(paths, rng) for pid, paths in self.by_pid.items()}
+        batches = []
+        for it, pids in enumerate(self.pid_batches(epoch, num_batches)):
+            paths = [(pid, path) for pid in pids for path in pools[pid].draw(self.K)]
+            batches.append([Sample(path, self.label_of[pid], False, True, sample_seed(self.seed, epoch, it, slot, self.rank))
+                            for slot, (pid, path) in enumerate(paths)])
+        return batches
+
+    def state_dict(self) -> dict:
+        return {"kind": type(self).__name__, "seed": self.seed, "rank": self.rank, "P": self.P, "K": self.K}
+
+
+def num_generated(real_batch: int, share: float) -> int:
+    """Generated images to add to `real_batch` real ones so they make `share` of the batch."""
+    return int(round(real_batch * share / (1.0 - share)))
+
+
+class CamStyleBatchBuilder(PKBatchBuilder):
+    """A PK batch of real images plus G generated ones, G / (PK + G) = `share`.
+
+    With `same_ids` the generated images belong to the batch's own P identities (spread evenly,
+    so they act as cross-camera positives); otherwise they are drawn from the whole generated set.
+    """
+
+    def __init__(self, records: Sequence, generated: Sequence, label_of: dict[int, int], num_ids: int,
+                 num_instances: int, share: float, seed: int, rank: int = 0, same_ids: bool = True):
+        super().__init__(records, label_of, num_ids, num_instances, seed, rank)
+        self.gen_by_pid: dict[int, list[str]] = defaultdict(list)
+        for g in generated:
+            self.gen_by_pid[g.pid].append(g.path)
+        self.gen_pids = sorted(self.gen_by_pid)
+        self.G = num_generated(self.P * self.K, share)
+        self.same_ids = same_ids
+        if self.G and not self.gen_pids:
+            raise ValueError("CamStyle mode with share > 0 needs at least one generated image")
+
+    @property
+    def batch_size(self) -> int:
+        return self.P * self.K + self.G
+
+    def epoch_batches(self, epoch: int, num_batches: int) -> list[list[Sample]]:
+        real = super().epoch_batches(epoch, num_batches)
+        rng = self._rng(epoch, 2)
+        pools = {pid: _Pool(paths, rng) for pid, paths in self.gen_by_pid.items()}
+        everything = _Pool([(pid, p) for pid in self.gen_pids for p in self.gen_by_pid[pid]], rng)
+        out = []
+        for it, (batch, pids) in enumerate(zip(real, self.pid_batches(epoch, num_batches))):
+            picks: list[tuple[int, str]] = []
+            if self.same_ids:
+                # G over P identities: G // P each, the remainder to identities chosen at random.
+                counts = np.full(self.P, self.G // self.P)
+                counts[rng.permutation(self.P)[: self.G % self.P]] += 1
+                for pid, n in zip(pids, counts):
+                    if n and pid in pools:
+                        picks += [(pid, p) for p in pools[pid].draw(int(n))]
+                picks += everything.draw(self.G - len(picks)) if len(picks) < self.G else []
+            else:
+                picks = everything.draw(self.G)
+            base = len(batch)
+            batch = batch + [Sample(p, self.label_of[pid], True, True, sample_seed(self.seed, epoch, it, base + j, self.rank))
+                             for j, (pid, p) in enumerate(picks)]
+            out.append(batch)
+        return out
+
+
+class HHLBatchBuilder(PKBatchBuilder):
+    """Source P x K (labelled) + T target images, each with V of its camera-style versions.
+
+    Target groups get pseudo-labels `num_source_classes + t` (t = the group's slot in the batch),
+    so one batch-hard triplet over the whole batch gives HHL's pairs: a target image's positives are
+    its own versions, its negatives every other target and source image; a source anchor's negatives
+    include the target images. `target_versions` maps a target image path -> its generated paths.
+    """
+
+    def __init__(self, records: Sequence, label_of: dict[int, int], target_versions: dict[str, list[str]],
+                 num_ids: int, num_instances: int, num_target: int, num_views: int, seed: int, rank: int = 0):
+        super().__init__(records, label_of, num_ids, num_instances, seed, rank)
+        self.targets = sorted(t for t, v in target_versions.items() if v)
+        if len(self.targets) < num_target:
+            raise ValueError(f"HHL: {num_target} target images per batch but only {len(self.targets)} "
+                             "have camera-style versions")
+        self.versions = target_versions
+        self.T, self.V = num_target, num_views
+        self.num_source_classes = len(label_of)
+
+    @property
+    def batch_size(self) -> int:
+        return self.P * self.K + self.T * (1 + self.V)
+
+    def epoch_batches(self, epoch: int, num_batches: int) -> list[list[Sample]]:
+        source = super().epoch_batches(epoch, num_batches)
+        rng = self._rng(epoch, 3)
+        target_pool = _Pool(self.targets, rng)
+        view_rng = self._rng(epoch, 4)
+        out = []
+        for it, batch in enumerate(source):
+            slot = len(batch)
+            extra = []
+            for t, target in enumerate(target_pool.draw(self.T)):
+                label = self.num_source_classes + t
+                views = _Pool(self.versions[target], view_rng).draw(self.V)
+                for path, gen in [(target, False)] + [(v, True) for v in views]:
+                    extra.append(Sample(path, label, gen, False, sample_seed(self.seed, epoch, it, slot, self.rank)))
+                    slot += 1
+            out.append(batch + extra)
+        return out
+
+
+def describe_batch(batch: Sequence[Sample], is_labelled: Callable[[Sample], bool] = lambda s: s.labelled) -> dict:
+    """Counts of one batch: identities, real/generated images, target images (for logs and tests)."""
+    labelled = [s for s in batch if is_labelled(s)]
+    return {
+        "size": len(batch),
+        "ids": len({s.label for s in labelled if not s.generated}),
+        "real": sum(not s.generated for s in labelled),
+        "generated": sum(s.generated for s in labelled),
+        "target": sum(not s.labelled for s in batch),
+    }
