@@ -59,7 +59,9 @@ class GenerateOptions:
     shard_index: int = 0
     num_shards: int = 1
     device: str = "auto"
-    amp: bool = True  # bf16 autocast, CUDA only (CPU stays fp32 so outputs are exact)
+    amp: bool = True  # bf16 autocast on CUDA
+    cpu_bf16: bool = False  # bf16 autocast on CPU too: ~2x faster at 256x128 where the CPU has AVX512-BF16/AMX,
+    #                         outputs differ from fp32 by a few grey levels (docs/BENCHMARKS.md)
     channels_last: bool = True  # CUDA only
     overwrite: bool = False  # regenerate everything, also in a folder written by another checkpoint
     judge: bool = True  # score outputs with the checkpoint's discriminator when it has one
@@ -154,7 +156,7 @@ def generate_camstyle(checkpoint: str | os.PathLike, records: Sequence[Record], 
             x, labels = x.to(device), labels.to(device)
             if use_cuda and options.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=use_cuda and options.amp):
+            with torch.inference_mode(), _autocast(device, options):
                 fake = translate(generator, x, labels).float()
             pixels = _to_uint8(fake)  # (N,H,W,3) uint8
             if judge is not None:
@@ -227,6 +229,11 @@ def _claim_folder(out_dir: Path, checkpoint, checkpoint_hash: str, info, num_cam
         "resize_back": options.resize_back,
         "image_format": options.image_format,
     })
+
+
+def _autocast(device: torch.device, options: GenerateOptions):
+    enabled = options.amp if device.type == "cuda" else options.cpu_bf16
+    return torch.autocast(device.type, torch.bfloat16, enabled=enabled)
 
 
 def _remove_stale_temporaries(out_dir: Path, own_names: set[str]) -> None:
