@@ -23,7 +23,6 @@ from reid_stargan.camstyle.naming import (
     output_name,
     read_camstyle,
 )
-from reid_stargan.data.datasets import MARKET_NAME
 from reid_stargan.data.records import Record
 from reid_stargan.utils.io import atomic_write_bytes, atomic_write_text
 
@@ -105,20 +104,19 @@ def write_oracle_camstyle(synthetic_root: str | os.PathLike, out_dir: str | os.P
     """
     from PIL import Image
 
-    from reid_stargan.data.synthetic import read_meta, true_rendering
+    from reid_stargan.data.synthetic import read_image_meta, read_meta, true_rendering
 
     out_dir = Path(out_dir)
     if (out_dir / MANIFEST_NAME).is_file():
         return len(read_camstyle(out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     num_cameras = read_meta(synthetic_root)["params"]["num_cameras"]
-    train_dir = Path(synthetic_root) / "bounding_box_train"
     lines = []
-    for name in sorted(os.listdir(train_dir)):
-        match = MARKET_NAME.match(name)
-        if match is None:
+    # The set's own metadata lists its training images (files added to the folder later are not ours).
+    for name, rec in sorted(read_image_meta(synthetic_root).items()):
+        if rec["split"] != "train":
             continue
-        pid, src = int(match.group(1)), int(match.group(2)) - 1
+        pid, src = rec["pid"], rec["camid"]
         for dst in range(num_cameras):
             if dst == src:
                 continue
@@ -127,6 +125,7 @@ def write_oracle_camstyle(synthetic_root: str | os.PathLike, out_dir: str | os.P
             buf = io.BytesIO()
             Image.fromarray(image).save(buf, format="JPEG", quality=jpeg_quality, subsampling=0)
             atomic_write_bytes(out_dir / out, buf.getvalue())
-            lines.append(json.dumps(manifest_entry(str(train_dir / name), pid, src, dst, out)))
+            source = Path(synthetic_root) / rec["file"]
+            lines.append(json.dumps(manifest_entry(str(source), pid, src, dst, out)))
     atomic_write_text(out_dir / MANIFEST_NAME, "\n".join(lines) + "\n")
     return len(lines)
