@@ -151,3 +151,20 @@ def test_synthetic_fidelity_wrong_camera_scores_worse(tiny, oracle, tmp_path):
     assert sized["num_images"] == 20
     assert sized["generated"]["psnr_masked"] > 25.0
     assert sized["generated"]["l1_masked"] < sized["identity"]["l1_masked"]
+
+
+def test_model_features_wraps_a_torch_model(tiny, oracle, tmp_path):
+    import torch
+
+    _, data = tiny
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())  # (B, 3, H, W) -> (B, 3)
+    features = quality.model_features(model, image_size=(64, 32), batch_size=16)
+    feats = features([r.path for r in data.train[:5]])
+    assert feats.shape == (5, 3) and feats.dtype == np.float32
+    assert np.allclose(np.linalg.norm(feats, axis=1), 1.0, atol=1e-5)  # L2-normalised
+    res = quality.identity_preservation(features, oracle, data.train)
+    assert 0.0 <= res["generated"]["rank1"] <= 100.0 and res["generated"]["num_valid_queries"] > 0
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="could not be read"):  # rows must stay aligned with paths
+        features([data.train[0].path, str(bad)])

@@ -68,10 +68,11 @@ def translation_grid(rows: Sequence[GridRow], num_cameras: int, out_png: str | o
 
     plt = _pyplot()
     label_w = 1.3  # inches for the row labels on the left
-    fig_w, fig_h = label_w + CELL_W * num_cameras, 0.45 + CELL_H * len(rows)
+    top_h, bottom_h = 0.35, 0.25  # inches for the column titles and the last row's "real" label
+    fig_w, fig_h = label_w + CELL_W * num_cameras, top_h + bottom_h + CELL_H * len(rows)
     fig, axes = plt.subplots(len(rows), num_cameras, figsize=(fig_w, fig_h), squeeze=False)
-    fig.subplots_adjust(left=label_w / fig_w, right=0.99, top=1 - 0.4 / fig_h, bottom=0.05 / fig_h,
-                        wspace=0.06, hspace=0.06)
+    fig.subplots_adjust(left=label_w / fig_w, right=0.99, top=1 - top_h / fig_h, bottom=bottom_h / fig_h,
+                        wspace=0.06, hspace=0.12)
     for r, (source, src_cam, generated) in enumerate(rows):
         if not 0 <= src_cam < num_cameras:
             raise ValueError(f"row {r}: source camera {src_cam} outside 0..{num_cameras - 1}")
@@ -110,6 +111,8 @@ def cmc_plot(curves: Mapping[str, Sequence[float]], out_png: str | os.PathLike, 
     if not curves:
         raise ValueError("cmc_plot: no curves")
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     for label, cmc in curves.items():
         cmc = list(cmc)[:max_rank]
@@ -126,6 +129,7 @@ def cmc_plot(curves: Mapping[str, Sequence[float]], out_png: str | os.PathLike, 
     ax.set_xlabel("rank")
     ax.set_ylabel("matching rate (%)")
     ax.set_xlim(1, max_rank)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     lowest = min(min(list(c)[:max_rank]) for c in curves.values())
     ax.set_ylim(max(0.0, math.floor(lowest / 10.0) * 10.0 - 5.0), 100.5)
     ax.grid(alpha=0.3)

@@ -233,6 +233,23 @@ def source_stem(g: CamStyleRecord) -> str:
     return Path(g.source).stem if g.source else Path(g.path).stem.split("_fake_")[0]
 
 
+def model_features(model: nn.Module, image_size: tuple[int, int] = (256, 128), batch_size: int = 128,
+                   device: str = "cpu", flip: bool = True) -> FeatureFn:
+    """Wrap a re-ID model as ``features(paths) -> (N, D)`` via :func:`reid_stargan.eval.features.extract_features`
+    (L2-normalised, flip-averaged). Raises if an image cannot be read: rows must match paths."""
+    from reid_stargan.eval.features import extract_features
+
+    def features(paths: Sequence[str]) -> np.ndarray:
+        records = [Record(str(p), 0, 0) for p in paths]
+        feats = extract_features(model, records, image_size=image_size, batch_size=batch_size, flip=flip,
+                                 device=device, progress=False)[0]
+        if len(feats) != len(records):
+            raise ValueError(f"{len(records) - len(feats)} of {len(records)} images could not be read")
+        return np.asarray(feats, dtype=np.float32)
+
+    return features
+
+
 def identity_preservation(features: FeatureFn, generated: Sequence[CamStyleRecord], gallery: Sequence[Record],
                           metric: str = "cosine", max_queries: int | None = 2000, seed: int = 0) -> dict:
     """Rank-1 / mAP of generated images as queries against the REAL training images.
