@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 AP_MODES = ("finite", "trapezoid")
+MAX_KEYED_ELEMS = (1 << 31) - 1  # rows x gallery of one candidate sort, so its int64 keys cannot overflow
 
 
 def _check_ap(ap: str) -> None:
@@ -184,6 +185,46 @@ class QueryMatchIndex:
         return cat(pos_r), cat(pos_c), cat(rm_r), cat(rm_c)
 
 
+def _order_keys(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, num_cols: int) -> np.ndarray:
+    """int64 keys that sort like (row, value, col): ``(row * 2^32 + ordered_bits(value)) * num_cols + col``.
+
+    values: float32 (finite or +inf, no NaN). The float bits are mapped to an unsigned 32-bit integer
+    that orders like the float (+0.0 is used for -0.0, which compares equal to it). Needs
+    (max row + 1) * num_cols < 2^31 so the key fits in int64.
+    """
+    bits = (values + np.float32(0.0)).view(np.int32).astype(np.int64)  # + 0.0 turns -0.0 into +0.0
+    ordered = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits) + (1 << 31)  # [0, 2^32), float order
+    return ((rows.astype(np.int64) << 32) + ordered) * num_cols + cols
+
+
+def _candidates(dist: torch.Tensor, junk, rm_r, rm_c, pos_r, pos_c):
+    """Remove junk / same-camera items (set to +inf in place) and pick, per row, the items no farther
+    than the row's worst true match. Returns numpy (rows, cols, values), row-major.
+
+    On CPU this is numpy on the tensor's memory: on a CPU shared with other jobs, torch's intra-op
+    threads make each of these memory-bound passes several times slower than one numpy thread.
+    """
+    num_b = dist.shape[0]
+    if dist.device.type == "cpu":
+        d = dist.numpy()  # shares memory with dist
+        if len(junk):
+            d[:, junk] = np.inf
+        d[rm_r, rm_c] = np.inf
+        worst = np.full(num_b, -np.inf, dtype=d.dtype)
+        np.maximum.at(worst, pos_r, d[pos_r, pos_c])
+        rows, cols = np.nonzero(d <= worst[:, None])
+        return rows, cols, d[rows, cols]
+    device = dist.device
+    if len(junk):
+        dist.index_fill_(1, torch.from_numpy(junk).to(device), float("inf"))
+    dist[torch.from_numpy(rm_r).to(device), torch.from_numpy(rm_c).to(device)] = float("inf")
+    pos_r_t = torch.from_numpy(pos_r).to(device)
+    worst = torch.full((num_b,), float("-inf"), dtype=dist.dtype, device=device)
+    worst.scatter_reduce_(0, pos_r_t, dist[pos_r_t, torch.from_numpy(pos_c).to(device)], reduce="amax")
+    rows, cols = torch.nonzero(dist <= worst[:, None], as_tuple=True)
+    return rows.cpu().numpy(), cols.cpu().numpy(), dist[rows, cols].cpu().numpy()
+
+
 def positive_ranks_chunk(
     dist: torch.Tensor,
     q_pids: np.ndarray,
@@ -193,41 +234,32 @@ def positive_ranks_chunk(
 ):
     """Exact 0-based ranks of the true matches for a chunk of queries, without sorting the gallery.
 
-    dist: (B, G) distances of the chunk to the whole gallery; it is modified in place (removed items
-    are set to +inf). A true match's rank is the number of valid gallery items before it in the
-    (distance, gallery index) order, so only the items no farther than the query's worst true match
-    can matter: they are picked with one comparison, and only they are sorted. For a usable model
-    that is a few hundred items per query instead of the whole gallery.
+    dist: (B, G) distances of the chunk to the whole gallery (CPU or CUDA); it is modified in place
+    (removed items are set to +inf). A true match's rank is the number of valid gallery items before
+    it in the (distance, gallery index) order, so only the items no farther than the query's worst
+    true match can matter: they are picked with one comparison, and only they are sorted, by one
+    sort of int64 (row, distance, index) keys. For a usable model that is a few hundred items per
+    query instead of the whole gallery. ``g_pids_t`` is accepted for backward compatibility (unused).
     Returns (hit_ranks, hit_rows) int64 numpy arrays, grouped by row and ascending in rank.
     """
-    device = dist.device
-    num_b = dist.shape[0]
+    num_b, num_g = dist.shape
+    rows_per_call = max(1, MAX_KEYED_ELEMS // num_g)
+    if num_b > rows_per_call:  # the int64 sort keys need rows * G < 2^31: split the chunk
+        parts = [positive_ranks_chunk(dist[s:s + rows_per_call], q_pids[s:s + rows_per_call],
+                                      q_camids[s:s + rows_per_call], match_index)
+                 for s in range(0, num_b, rows_per_call)]
+        offsets = range(0, num_b, rows_per_call)
+        return (np.concatenate([r for r, _ in parts]),
+                np.concatenate([q + s for (_, q), s in zip(parts, offsets, strict=True)]))
     pos_r, pos_c, rm_r, rm_c = match_index.lists(q_pids, q_camids)
-    if len(match_index.junk):
-        dist.index_fill_(1, torch.from_numpy(match_index.junk).to(device), float("inf"))
-    if len(rm_r):
-        dist[torch.from_numpy(rm_r).to(device), torch.from_numpy(rm_c).to(device)] = float("inf")
     if len(pos_r) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    pos_r_t = torch.from_numpy(pos_r).to(device)
-    pos_d = dist[pos_r_t, torch.from_numpy(pos_c).to(device)]
-    worst = torch.full((num_b,), float("-inf"), dtype=dist.dtype, device=device)
-    worst.scatter_reduce_(0, pos_r_t, pos_d, reduce="amax")
-
-    rows, cols = torch.nonzero(dist <= worst[:, None], as_tuple=True)  # row-major, cols ascending
-    cand_d = dist[rows, cols]
-    # Order candidates by (row, distance, gallery index): stable sort by distance keeps the index
-    # order among equal distances, then a stable sort by row groups them per query.
-    order = torch.sort(cand_d, stable=True).indices
-    order = order[torch.sort(rows[order], stable=True).indices]
-    rows, cols = rows[order], cols[order]
-    row_start = torch.zeros(num_b + 1, dtype=torch.int64, device=device)
-    row_start[1:] = torch.cumsum(torch.bincount(rows, minlength=num_b), 0)
-    rank = torch.arange(len(rows), device=device) - row_start[rows]
-
-    if g_pids_t is None:
-        g_pids_t = torch.from_numpy(match_index.g_pids.astype(np.int64)).to(device)
-    q_pids_t = torch.from_numpy(np.asarray(q_pids, dtype=np.int64)).to(device)
-    is_hit = g_pids_t[cols] == q_pids_t[rows]  # removed items are +inf, never candidates
-    return rank[is_hit].cpu().numpy(), rows[is_hit].cpu().numpy()
+    rows, cols, values = _candidates(dist, match_index.junk, rm_r, rm_c, pos_r, pos_c)
+    keys = np.sort(_order_keys(values, rows, cols, num_g))  # by (row, distance, gallery index)
+    cols = keys % num_g
+    rows = keys // (num_g << 32)
+    row_start = np.r_[0, np.cumsum(np.bincount(rows, minlength=num_b))]
+    rank = np.arange(len(rows)) - row_start[rows]
+    is_hit = match_index.g_pids[cols] == np.asarray(q_pids, dtype=np.int64)[rows]  # removed: +inf, never here
+    return rank[is_hit], rows[is_hit]

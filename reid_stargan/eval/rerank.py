@@ -26,12 +26,20 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .retrieval import DEFAULT_CHUNK_ELEMS, DistanceComputer, _as_tensor, pairwise_distance, query_chunk_size
+from .retrieval import (
+    DEFAULT_CHUNK_ELEMS,
+    METRICS,
+    DistanceComputer,
+    _as_tensor,
+    pairwise_distance,
+    query_chunk_size,
+)
 
 
 def _half(k1: int) -> int:
@@ -81,113 +89,253 @@ def re_ranking_dense(q_feats, g_feats, k1: int = 20, k2: int = 6, lambda_value: 
     return final[:, num_q:]
 
 
-def knn_with_row_max(feats: torch.Tensor, k: int, metric: str, chunk_elems: int, device="cpu"):
-    """k nearest neighbours of every item among all items (itself included) and each row's max distance.
+class KnnPass(NamedTuple):
+    """What the one streamed pass over the N x N distances keeps (nothing N x N).
 
-    feats: (N, D). Returns (knn_idx (N, k) int64, knn_dist (N, k) float32, row_max (N,) float32) with
-    neighbours ordered by (distance, index). One streamed pass; nothing N x N is kept.
+    idx (N, k) int64 and dist (N, k) float32: each item's k nearest items (itself included), ordered by
+    (distance, index); row_max (N,) float32: each item's largest distance; block: the (split, N - split)
+    float32 distances of the rows [0, split) to the columns [split, N) (queries x gallery) when asked
+    for and small enough, else None.
     """
-    computer = DistanceComputer(feats, metric, device)
+
+    idx: np.ndarray
+    dist: np.ndarray
+    row_max: np.ndarray
+    block: np.ndarray | None
+
+
+class _SymmetricTiles:
+    """Distance tiles d(I, J) over one feature set (d is symmetric: callers only ask for J >= I).
+
+    The product runs in torch (multi-threaded BLAS); everything after it is numpy: on a CPU shared with
+    other jobs, torch's intra-op threading makes each small elementwise op cost tens of milliseconds.
+    """
+
+    def __init__(self, feats: torch.Tensor, metric: str):
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        self.feats, self.metric = feats, metric
+        norms = feats.norm(dim=1).numpy()  # (N,)
+        # cosine: 1 - <f_i, f_j> / (|f_i| |f_j|), scaled on the product: no normalised copy of the features.
+        self.scale = 1.0 / np.maximum(norms, 1e-12) if metric == "cosine" else None  # (N,)
+        self.sq = np.square(norms) if metric == "euclidean" else None  # (N,)
+
+    def __call__(self, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
+        tile = (self.feats[i0:i1] @ self.feats[j0:j1].T).numpy()  # (Bi, Bj)
+        if self.metric == "cosine":
+            tile *= self.scale[i0:i1, None]
+            tile *= self.scale[None, j0:j1]
+            np.subtract(1.0, tile, out=tile)
+        else:
+            tile *= -2.0
+            tile += self.sq[i0:i1, None]
+            tile += self.sq[None, j0:j1]
+        return tile
+
+
+class _RunningNeighbours:
+    """Each row's ``width`` smallest distances seen so far (values, column indices), updated tile by tile.
+
+    A row's first tile goes through argpartition; later tiles only pass the entries no larger than
+    the row's current width-th value (one comparison), few per row once the lists have settled, and
+    those are merged by sorting. Entries tied with the threshold are kept, so the final (distance,
+    index) order is exact unless more than the spare entries tie at the cut.
+    """
+
+    def __init__(self, n: int, width: int):
+        self.width = width
+        self.vals = np.full((n, width), np.inf, dtype=np.float32)  # (N, S)
+        self.idx = np.zeros((n, width), dtype=np.int64)  # (N, S)
+        self.seen = np.zeros(n, dtype=np.int64)  # columns seen per row
+
+    def update(self, r0: int, r1: int, tile: np.ndarray, c0: int, transposed: bool = False) -> None:
+        """Merge the distances of rows [r0, r1) to columns [c0, c0 + C).
+
+        tile: (r1-r0, C), or (C, r1-r0) with ``transposed`` (a tile computed the other way round).
+        """
+        axis = 0 if transposed else 1
+        num_b, num_c = r1 - r0, tile.shape[axis]
+        vals, idx = self.vals[r0:r1], self.idx[r0:r1]  # views (B, S)
+        if self.seen[r0:r1].min() < self.width:
+            width = min(self.width, num_c)
+            part = np.argpartition(tile, width - 1, axis=axis)
+            part = part[:width] if transposed else part[:, :width]
+            new_v = np.take_along_axis(tile, part, axis=axis)
+            new_v, part = (new_v.T, part.T) if transposed else (new_v, part)  # (B, width)
+            both_v = np.concatenate([vals, new_v], 1)
+            both_i = np.concatenate([idx, part + c0], 1)
+            keep = np.argpartition(both_v, self.width - 1, axis=1)[:, :self.width]
+            vals[:] = np.take_along_axis(both_v, keep, 1)
+            idx[:] = np.take_along_axis(both_i, keep, 1)
+            self.seen[r0:r1] += num_c
+            return
+        threshold = vals.max(axis=1)  # (B,): the current width-th value
+        if transposed:
+            cols, rows = np.nonzero(tile <= threshold[None, :])
+        else:
+            rows, cols = np.nonzero(tile <= threshold[:, None])
+        self.seen[r0:r1] += num_c
+        if len(rows) == 0:
+            return
+        cand_v = tile[cols, rows] if transposed else tile[rows, cols]
+        all_rows = np.concatenate([np.repeat(np.arange(num_b), self.width), rows])
+        all_v = np.concatenate([vals.ravel(), cand_v])
+        all_i = np.concatenate([idx.ravel(), cols + c0])
+        order = np.lexsort((all_v, all_rows))  # by (row, value)
+        sorted_rows = all_rows[order]
+        row_start = np.r_[0, np.cumsum(np.bincount(all_rows, minlength=num_b))]
+        rank = np.arange(len(order)) - row_start[sorted_rows]
+        keep = rank < self.width  # every row has at least width entries: its own list
+        vals[sorted_rows[keep], rank[keep]] = all_v[order[keep]]
+        idx[sorted_rows[keep], rank[keep]] = all_i[order[keep]]
+
+
+def knn_pass(feats, k: int, metric: str = "cosine", chunk_elems: int = DEFAULT_CHUNK_ELEMS,
+             split: int | None = None, block_budget_bytes: int = 1 << 30) -> KnnPass:
+    """k nearest neighbours of every item among all items, each row's max distance, optionally the Q x G block.
+
+    feats: (N, D). One pass over the N x N distances in square tiles of at most ``chunk_elems``
+    entries; d is symmetric, so each tile above the diagonal serves its rows and (transposed) its
+    columns: about half the matrix products of a row-by-row pass. ``split``: keep the distances of
+    rows [0, split) to columns [split, N) (queries x gallery) when they fit in ``block_budget_bytes``,
+    so the final re-ranked distances need no second product. Neighbours are ordered by (distance, index).
+    """
+    feats = _as_tensor(feats)
     n = len(feats)
     k = min(k, n)
     # A few spare neighbours so that ties at the k-th place still resolve by index.
     spare = min(n, k + 4)
-    knn_idx = np.empty((n, k), dtype=np.int64)
-    knn_dist = np.empty((n, k), dtype=np.float32)
-    row_max = np.empty(n, dtype=np.float32)
-    step = query_chunk_size(n, n, chunk_elems)
-    for start in range(0, n, step):
-        dist = computer(feats[start:start + step])  # (B, N)
-        row_max[start:start + step] = dist.max(dim=1).values.cpu().numpy()
-        values, indices = torch.topk(dist, spare, dim=1, largest=False, sorted=True)
-        values, indices = values.cpu().numpy(), indices.cpu().numpy()
-        for r in range(len(values)):  # (spare,) rows: cheap lexsort to break ties by index
-            order = np.lexsort((indices[r], values[r]))[:k]
-            knn_idx[start + r], knn_dist[start + r] = indices[r, order], values[r, order]
-    return knn_idx, knn_dist, row_max
+    tiles = _SymmetricTiles(feats, metric)
+    # At least ~8 row blocks (not below 1024 rows), so the skipped tiles are close to half of the work.
+    step = max(1, min(int(np.sqrt(chunk_elems)), max(1024, -(-n // 8))))
+    running = _RunningNeighbours(n, spare)
+    row_max = np.full(n, -np.inf, dtype=np.float32)
+    keep_block = split is not None and split * (n - split) * 4 <= block_budget_bytes
+    block = np.empty((split, n - split), dtype=np.float32) if keep_block else None  # (Q, G)
+    for i0 in range(0, n, step):
+        i1 = min(n, i0 + step)
+        for j0 in range(i0, n, step):
+            j1 = min(n, j0 + step)
+            tile = tiles(i0, i1, j0, j1)  # (Bi, Bj)
+            running.update(i0, i1, tile, j0)
+            np.maximum(row_max[i0:i1], tile.max(axis=1), out=row_max[i0:i1])
+            if j0 != i0:  # the same distances seen from the rows J
+                running.update(j0, j1, tile, i0, transposed=True)
+                np.maximum(row_max[j0:j1], tile.max(axis=0), out=row_max[j0:j1])
+            if keep_block and i0 < split and j1 > split:
+                c0 = max(j0, split)
+                block[i0:min(i1, split), c0 - split:j1 - split] = tile[:split - i0, c0 - j0:]
+    order = np.lexsort((running.idx, running.vals), axis=1)[:, :k]  # by (distance, index)
+    return KnnPass(np.take_along_axis(running.idx, order, 1), np.take_along_axis(running.vals, order, 1),
+                   row_max, block)
 
 
-def _reciprocal_lists(knn: np.ndarray, width: int, pad: int, rows_per_step: int = 8192) -> np.ndarray:
-    """(N, width) array: knn[i, :width] entries j whose own first `width` neighbours contain i, else pad."""
-    top = torch.from_numpy(np.ascontiguousarray(knn[:, :width]))
-    out = torch.full_like(top, pad)
-    for start in range(0, len(top), rows_per_step):
-        forward = top[start:start + rows_per_step]  # (B, w)
-        ids = torch.arange(start, start + len(forward))[:, None, None]
-        mutual = (top[forward] == ids).any(-1)  # (B, w): does forward[b, j] list b among its first w?
-        out[start:start + rows_per_step] = torch.where(mutual, forward, torch.full_like(forward, pad))
-    return out.numpy()
+def knn_with_row_max(feats, k: int, metric: str, chunk_elems: int, device="cpu"):
+    """k nearest neighbours of every item among all items (itself included) and each row's max distance.
+
+    feats: (N, D). Returns (knn_idx (N, k) int64, knn_dist (N, k) float32, row_max (N,) float32) with
+    neighbours ordered by (distance, index). One streamed pass (see :func:`knn_pass`); runs on CPU.
+    """
+    out = knn_pass(_as_tensor(feats), k, metric, chunk_elems)
+    return out.idx, out.dist, out.row_max
 
 
-def _expansion_pairs(recip: np.ndarray, recip_half: np.ndarray, rows_per_step: int = 2048):
-    """(rows, cols) of the expanded k-reciprocal sets, unique and sorted by (row, col)."""
-    n = len(recip)
-    recip_t, half_t = torch.from_numpy(recip), torch.from_numpy(recip_half)
-    pair_keys = []
-    for start in range(0, n, rows_per_step):
-        r = recip_t[start:start + rows_per_step]  # (B, w), pad -1
-        rows = torch.arange(start, start + len(r))
-        valid = r >= 0
-        cand = half_t[r.clamp_min(0)]  # (B, w, h), pad -2: each candidate's k1/2-reciprocal set
-        cand_valid = cand >= 0
-        shared = (cand[..., None] == r[:, None, None, :]).any(-1) & cand_valid  # (B, w, h)
-        accept = valid & (shared.sum(-1) > 2.0 / 3 * cand_valid.sum(-1))  # (B, w)
-        keep_cand = accept[..., None] & cand_valid  # (B, w, h)
-        b_idx = rows[:, None].expand_as(r)[valid]
-        pair_keys.append(b_idx * n + r[valid])
-        cb = rows[:, None, None].expand_as(cand)[keep_cand]
-        pair_keys.append(cb * n + cand[keep_cand])
-    keys = torch.unique(torch.cat(pair_keys)).numpy()  # sorted
-    return keys // n, keys % n
+def _neighbour_matrix(knn: np.ndarray, width: int) -> sp.csr_matrix:
+    """(N, N) 0/1 int32 CSR: row i marks knn[i, :width]."""
+    n = len(knn)
+    cols = np.sort(knn[:, :width], axis=1).ravel()
+    indptr = np.arange(0, n * width + 1, width, dtype=np.int64)
+    return sp.csr_matrix((np.ones(len(cols), dtype=np.int32), cols, indptr), shape=(n, n))
 
 
-def _pair_distances(feats: torch.Tensor, computer: DistanceComputer, rows, cols, step: int = 1 << 13):
-    """d(rows[t], cols[t]) in the same metric as ``computer``, without any N x N product."""
+def _reciprocal_matrix(knn: np.ndarray, width: int) -> sp.csr_matrix:
+    """(N, N) 0/1 CSR: entry (i, j) when j is among i's first ``width`` neighbours and i among j's."""
+    forward = _neighbour_matrix(knn, width)
+    return forward.multiply(forward.T.tocsr()).tocsr()
+
+
+def _expansion_support(knn: np.ndarray, k1: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the expanded k-reciprocal sets, sorted by (row, col), by sparse products.
+
+    R: the k1-reciprocal sets; H: the k1/2-reciprocal sets. Candidate c in R_i brings H_c into i's set
+    when |H_c & R_i| > 2/3 |H_c|; |H_c & R_i| for every (i, c) in R is (R H^T)[i, c] read on R's pattern.
+    """
+    n = len(knn)
+    recip = _reciprocal_matrix(knn, min(k1 + 1, n))  # (N, N) R
+    half = _reciprocal_matrix(knn, min(_half(k1) + 1, n))  # (N, N) H
+    shared = recip.multiply(recip @ half.T).tocsr()  # (N, N) on R's pattern: |R_i & H_c|
+    half_size = np.diff(half.indptr)  # |H_c|
+    shared_rows = np.repeat(np.arange(n), np.diff(shared.indptr))
+    accept = shared.data > 2.0 / 3 * half_size[shared.indices]
+    accepted = sp.csr_matrix((np.ones(int(accept.sum()), dtype=np.int32),
+                              (shared_rows[accept], shared.indices[accept])), shape=(n, n))
+    support = (recip + accepted @ half).tocsr()  # nonzero where i's expanded set holds the column
+    support.sum_duplicates()
+    support.sort_indices()
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(support.indptr))
+    return rows, support.indices.astype(np.int64)
+
+
+def _pair_distances(feats: torch.Tensor, metric: str, rows, cols, step: int = 1 << 13):
+    """d(rows[t], cols[t]) for item pairs, without any N x N product."""
+    tiles = _SymmetricTiles(feats, metric)
     out = np.empty(len(rows), dtype=np.float32)
     rows_t, cols_t = torch.from_numpy(rows), torch.from_numpy(cols)
     for s in range(0, len(rows), step):
         r, c = rows_t[s:s + step], cols_t[s:s + step]
-        a, b = feats[r], feats[c]  # (P, D)
-        if computer.metric == "cosine":
-            dot = (a * b).sum(1) / a.norm(dim=1).clamp_min(1e-12)
-            out[s:s + step] = (1.0 - dot * computer.g_scale[c]).numpy()
+        dot = (feats[r] * feats[c]).sum(1).numpy()  # (P,)
+        r, c = r.numpy(), c.numpy()
+        if metric == "cosine":
+            out[s:s + step] = 1.0 - dot * tiles.scale[r] * tiles.scale[c]
         else:
-            out[s:s + step] = ((a * a).sum(1) + computer.g_sq[c] - 2 * (a * b).sum(1)).numpy()
+            out[s:s + step] = tiles.sq[r] + tiles.sq[c] - 2 * dot
     return out
 
 
+def _lookup_distances(feats: torch.Tensor, metric: str, knn: np.ndarray, knn_dist: np.ndarray, rows, cols):
+    """d(rows[t], cols[t]) read from the kept neighbour lists; pairs not in them are computed."""
+    n = len(knn)
+    # Row-major keys of the kept lists, sorted within each row by column: one sorted array overall.
+    order = np.argsort(knn, axis=1, kind="stable")
+    stored_keys = (np.arange(n, dtype=np.int64)[:, None] * n + np.take_along_axis(knn, order, 1)).ravel()
+    stored_dist = np.take_along_axis(knn_dist, order, 1).ravel()
+    wanted = rows * n + cols
+    pos = np.minimum(np.searchsorted(stored_keys, wanted), len(stored_keys) - 1)
+    found = stored_keys[pos] == wanted
+    dist = np.empty(len(rows), dtype=np.float32)
+    dist[found] = stored_dist[pos[found]]
+    if not found.all():
+        dist[~found] = _pair_distances(feats, metric, rows[~found], cols[~found])
+    return dist
+
+
 def sparse_encodings(feats, k1: int = 20, k2: int = 6, metric: str = "cosine",
-                     chunk_elems: int = DEFAULT_CHUNK_ELEMS, device="cpu"):
-    """k-reciprocal encodings of all items as a sparse CSR matrix (N, N), and each row's max distance."""
+                     chunk_elems: int = DEFAULT_CHUNK_ELEMS, device="cpu", split: int | None = None,
+                     block_budget_bytes: int = 1 << 30):
+    """k-reciprocal encodings of all items as a sparse CSR matrix (N, N), and the :class:`KnnPass`.
+
+    feats: (N, D). ``split`` / ``block_budget_bytes``: see :func:`knn_pass`. The pass runs on CPU
+    (``device`` is accepted for API symmetry).
+    """
     feats = _as_tensor(feats)
     n = len(feats)
     # Keep 3x the k1 + 1 neighbours: almost every expansion pair is among them, so its distance comes
-    # from the same matrix product as the dense method instead of a slow gather of feature pairs.
-    knn, knn_dist, row_max = knn_with_row_max(feats, 3 * (k1 + 1), metric, chunk_elems, device)
-    recip = _reciprocal_lists(knn, min(k1 + 1, n), pad=-1)
-    recip_half = _reciprocal_lists(knn, min(_half(k1) + 1, n), pad=-2)
-    rows, cols = _expansion_pairs(recip, recip_half)
-    stored_keys = (np.arange(n)[:, None] * n + knn).ravel()
-    key_order = np.argsort(stored_keys)
-    pos = np.minimum(np.searchsorted(stored_keys[key_order], rows * n + cols), len(key_order) - 1)
-    found = stored_keys[key_order[pos]] == rows * n + cols
-    dist = np.empty(len(rows), dtype=np.float32)
-    dist[found] = knn_dist.ravel()[key_order[pos[found]]]
-    if not found.all():
-        computer = DistanceComputer(feats, metric)
-        dist[~found] = _pair_distances(feats, computer, rows[~found], cols[~found])
-    dist /= row_max[rows]
+    # from the same matrix products instead of a slow gather of feature pairs.
+    pass_ = knn_pass(feats, 3 * (k1 + 1), metric, chunk_elems, split, block_budget_bytes)
+    rows, cols = _expansion_support(pass_.idx, k1)
+    dist = _lookup_distances(feats, metric, pass_.idx, pass_.dist, rows, cols)
+    dist /= pass_.row_max[rows]
     weight = np.exp(-dist)
     weight /= np.bincount(rows, weights=weight, minlength=n)[rows]
     V = sp.csr_matrix((weight.astype(np.float32), (rows, cols)), shape=(n, n))
     if k2 != 1:
         k2 = min(k2, n)
         expand = sp.csr_matrix(
-            (np.full(n * k2, 1.0 / k2, dtype=np.float32), (np.repeat(np.arange(n), k2), knn[:, :k2].ravel())),
-            shape=(n, n))
+            (np.full(n * k2, 1.0 / k2, dtype=np.float32),
+             (np.repeat(np.arange(n), k2), pass_.idx[:, :k2].ravel())), shape=(n, n))
         V = (expand @ V).tocsr()
     V.eliminate_zeros()
-    return V, row_max
+    return V, pass_
 
 
 def _min_overlap(Vq: sp.csr_matrix, Vg_csc: sp.csc_matrix) -> np.ndarray:
@@ -211,19 +359,32 @@ def _min_overlap(Vq: sp.csr_matrix, Vg_csc: sp.csc_matrix) -> np.ndarray:
 
 def rerank_distance_chunks(q_feats, g_feats, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
                            metric: str = "cosine", chunk_elems: int = DEFAULT_CHUNK_ELEMS,
-                           device="cpu") -> Iterator[tuple[int, int, torch.Tensor]]:
-    """Yield (start, end, final_dist (end-start, G) float32 tensor) of re-ranked query x gallery distances."""
+                           device="cpu", block_budget_bytes: int = 1 << 30,
+                           ) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """Yield (start, end, final_dist (end-start, G) float32 tensor) of re-ranked query x gallery distances.
+
+    The neighbour pass runs on CPU; the yielded chunks are moved to ``device``. When the Q x G distances
+    fit in ``block_budget_bytes`` (Market size: 214 MB) they are kept from the neighbour pass, else each
+    query chunk's distances are computed again.
+    """
     q, g = _as_tensor(q_feats), _as_tensor(g_feats)
     num_q, num_g = len(q), len(g)
     feats = torch.cat([q, g])  # (N, D)
-    V, row_max = sparse_encodings(feats, k1, k2, metric, chunk_elems, device)
+    V, pass_ = sparse_encodings(feats, k1, k2, metric, chunk_elems, split=num_q,
+                                block_budget_bytes=block_budget_bytes)
+    row_max = pass_.row_max[:num_q, None]  # (Q, 1)
     Vg_csc = V[num_q:].tocsc()  # (G, N): column k lists the gallery items whose encoding uses item k
-    computer = DistanceComputer(g, metric, device)
+    computer = DistanceComputer(g, metric) if pass_.block is None else None
     # The overlap accumulator is float64 and the gathered contributions several times larger: smaller chunks.
     step = query_chunk_size(num_q, num_g, chunk_elems // 4)
     for start in range(0, num_q, step):
         end = min(num_q, start + step)
-        overlap = _min_overlap(V[start:end], Vg_csc)  # (B, G)
-        jaccard = torch.from_numpy((1.0 - overlap / (2.0 - overlap)).astype(np.float32))
-        original = computer(q[start:end]).cpu() / torch.from_numpy(row_max[start:end])[:, None]
-        yield start, end, jaccard.mul_(1 - lambda_value).add_(original, alpha=lambda_value).to(device)
+        overlap = _min_overlap(V[start:end], Vg_csc)  # (B, G) float64
+        # final = (1 - lambda) * jaccard + lambda * d / row_max, jaccard = 1 - overlap / (2 - overlap)
+        final = (1.0 - overlap / (2.0 - overlap)).astype(np.float32)
+        final *= 1 - lambda_value
+        original = computer(q[start:end]).numpy() if computer is not None else pass_.block[start:end].copy()
+        original /= row_max[start:end]
+        original *= lambda_value
+        final += original
+        yield start, end, torch.from_numpy(final).to(device)

@@ -69,7 +69,14 @@ class DistanceComputer:
         q = _as_tensor(q, self.device)  # (B, D)
         if self.metric == "cosine":
             dist = l2_normalize(q) @ self.g.T  # (B, G)
-            dist.mul_(self.g_scale).neg_().add_(1.0)
+            if dist.device.type == "cpu":
+                # numpy for the elementwise passes on CPU (same IEEE rounding as torch): torch's intra-op
+                # threads make each memory-bound pass several times slower on a CPU shared with other jobs.
+                d = dist.numpy()
+                d *= self.g_scale.numpy()
+                np.subtract(1.0, d, out=d)
+            else:
+                dist.mul_(self.g_scale).neg_().add_(1.0)
         else:
             dist = torch.addmm(self.g_sq[None, :], q, self.g.T, beta=1.0, alpha=-2.0)
             dist.add_(q.square().sum(1, keepdim=True))
