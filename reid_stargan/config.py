@@ -40,8 +40,11 @@ def load_yaml_tree(path: str | os.PathLike, _seen: tuple[Path, ...] = ()) -> dic
         raise ConfigError(f"_base_ cycle: {chain}")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     bases = data.pop(BASE_KEY, [])

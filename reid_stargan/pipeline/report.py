@@ -1,0 +1,239 @@
+"""The pipeline's report: `report.md`, `report.json` and the PNGs beside them.
+
+Measured rows (baseline, +CamStyle, gain; mean and std over seeds) are never mixed with the
+published reference numbers, which get their own, labelled table. Runs trained with different
+schedules are refused rather than compared.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from reid_stargan.utils.io import atomic_write_json, atomic_write_text
+
+METRICS = ("mAP", "rank1", "rank5", "rank10")
+# What must be equal for a baseline and a +CamStyle run to be compared: the same updates on the same
+# real images. The generated images a CamStyle batch adds on top (batch_size, generated_per_batch)
+# are the difference being measured, so they are not compared.
+SCHEDULE_KEYS = ("epochs", "iters_per_epoch", "total_iterations", "seed", "world_size", "ids_per_batch",
+                 "instances_per_id", "real_per_batch", "image_size")
+
+
+class ReportError(ValueError):
+    """Results that cannot be compared honestly."""
+
+
+def check_same_schedule(baseline: dict, camstyle: dict) -> None:
+    """Refuse to compare a baseline and a +CamStyle run trained with different schedules."""
+    a, b = baseline.get("schedule"), camstyle.get("schedule")
+    if a is None or b is None:
+        raise ReportError("metrics.json without a `schedule` block: cannot check the runs are comparable")
+    differing = [k for k in SCHEDULE_KEYS if a.get(k) != b.get(k)]
+    if differing:
+        detail = ", ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in differing)
+        raise ReportError(f"baseline and +CamStyle were trained with different schedules ({detail})")
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Mean (and sample std when several seeds ran) of each metric, in percent."""
+    out = {}
+    for m in METRICS:
+        values = [r[m] for r in runs]
+        out[m] = round(statistics.fmean(values), 2)
+        if len(values) > 1:
+            out[f"{m}_std"] = round(statistics.stdev(values), 2)
+    return out
+
+
+def gain_of(baseline_runs: list[dict], camstyle_runs: list[dict]) -> dict:
+    """Mean per-seed gain (+CamStyle minus baseline), with its std over seeds when several ran."""
+    out = {}
+    for m in METRICS:
+        deltas = [c[m] - b[m] for b, c in zip(baseline_runs, camstyle_runs)]
+        out[m] = round(statistics.fmean(deltas), 2)
+        if len(deltas) > 1:
+            out[f"{m}_std"] = round(statistics.stdev(deltas), 2)
+    return out
+
+
+def _cell(row: dict, m: str, signed: bool = False) -> str:
+    value = f"{row[m]:+.2f}" if signed else f"{row[m]:.2f}"
+    return f"{value} ± {row[m + '_std']:.2f}" if f"{m}_std" in row else value
+
+
+def results_table(rows: dict, gain: dict, seeds: list[int]) -> str:
+    head = "| | " + " | ".join(METRICS) + " |\n|---|" + "---|" * len(METRICS) + "\n"
+    lines = [f"| {name} | " + " | ".join(_cell(r, m) for m in METRICS) + " |"
+             for name, r in (("baseline", rows["baseline"]), ("+CamStyle", rows["camstyle"]))]
+    lines.append("| gain | " + " | ".join(_cell(gain, m, signed=True) for m in METRICS) + " |")
+    note = f"\n\nseeds: {seeds} (mean ± sample std over seeds)" if len(seeds) > 1 else f"\n\nseed: {seeds[0]}"
+    return head + "\n".join(lines) + note
+
+
+def write_report(pipeline, runs: dict[str, list[dict]], face: dict | None, quality: dict | None) -> dict:
+    """Write report.md / report.json / PNGs into the pipeline's run folder and return report.json."""
+    from reid_stargan.pipeline import plots
+    from reid_stargan.pipeline.published import published_table_markdown
+
+    run_dir: Path = pipeline.run_dir
+    cfg = pipeline.cfg
+    for b, c in zip(runs["baseline"], runs["camstyle"]):
+        check_same_schedule(b, c)
+    rows = {"baseline": summarize(runs["baseline"]), "camstyle": summarize(runs["camstyle"])}
+    gain = gain_of(runs["baseline"], runs["camstyle"])
+    table = results_table(rows, gain, cfg.seeds)
+
+    labels = (("baseline", "baseline"), ("+CamStyle", "camstyle"))
+    curves = {name: _mean_curve([r["cmc"] for r in runs[key]]) for name, key in labels}
+    spread = {name: _std_curve([r["cmc"] for r in runs[key]]) for name, key in labels} if len(cfg.seeds) > 1 else None
+    plots.cmc_plot(curves, run_dir / "cmc.png", max_rank=20, std=spread)
+    if (run_dir / "stargan" / "stats.jsonl").is_file():
+        plots.loss_curves(run_dir / "stargan" / "stats.jsonl", run_dir / "stargan_losses.png")
+    grid = _grid_rows(run_dir / "camstyle", pipeline.cfg.quality.grid_rows)
+    num_cameras = pipeline.cfg.data.build().num_cameras
+    plots.translation_grid(grid, num_cameras, run_dir / "translation_grid.png")
+
+    stargan_summary = _read_json(run_dir / "stargan" / "summary.json")
+    camstyle_summary = _read_json(run_dir / "camstyle" / "summary.json")
+    settings = _settings_rows(pipeline, stargan_summary, face, gain)
+    report = {
+        "name": cfg.name,
+        "data": {"name": cfg.data.name, "root": cfg.data.root, "num_cameras": num_cameras},
+        "seeds": list(cfg.seeds),
+        "rows": rows,
+        "gain": gain,
+        "per_seed": {k: [{m: r[m] for m in (*METRICS, "mINP")} for r in v] for k, v in runs.items()},
+        "schedule": {k: runs["baseline"][0]["schedule"].get(k) for k in SCHEDULE_KEYS if k != "seed"},
+        "stargan": stargan_summary,
+        "camstyle_generation": {k: camstyle_summary.get(k) for k in
+                                ("images_in", "images_out", "skipped_existing", "failed", "seconds",
+                                 "images_per_second", "d_target_accuracy")} if camstyle_summary else None,
+        "quality": quality,
+        "settings": settings,
+        "timings_s": pipeline.timings,
+        "markdown_table": table,
+    }
+    atomic_write_json(run_dir / "report.json", report)
+    atomic_write_text(run_dir / "report.md", _markdown(report, published_table_markdown()))
+    return report
+
+
+def _mean_curve(curves: list[list[float]]) -> list[float]:
+    return [statistics.fmean(values) for values in zip(*curves)]
+
+
+def _std_curve(curves: list[list[float]]) -> list[float]:
+    return [statistics.stdev(values) for values in zip(*curves)]
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _grid_rows(camstyle_dir: Path, count: int) -> list[tuple[str, int, dict[int, str]]]:
+    """Source images from different cameras and identities, each with all its renderings."""
+    from reid_stargan.camstyle.naming import read_camstyle
+
+    by_source: dict[str, tuple[int, int, dict[int, str]]] = {}
+    for rec in read_camstyle(camstyle_dir):
+        _, _, outputs = by_source.setdefault(rec.source, (rec.src_camid, rec.pid, {}))
+        outputs[rec.dst_camid] = rec.path
+    chosen, seen_cams, seen_pids = [], set(), set()
+    for source, (cam, pid, outputs) in sorted(by_source.items()):
+        if cam not in seen_cams and pid not in seen_pids:
+            chosen.append((source, cam, outputs))
+            seen_cams.add(cam)
+            seen_pids.add(pid)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def _settings_rows(pipeline, stargan_summary: dict, face: dict | None, gain: dict) -> list[dict]:
+    """StarGAN's face setting beside the camera setting, every number measured in this run."""
+    cfg = pipeline.cfg
+    camera = {
+        "setting": "re-ID cameras",
+        "data": cfg.data.name + (" (synthetic)" if cfg.synthetic.enabled else ""),
+        "domain": "one camera of the data set",
+        "label_type": "one-hot (cross-entropy)",
+        "c_dim": stargan_summary.get("c_dim"),
+        "image_size": stargan_summary.get("image_size"),
+        "d_cls_acc_real": _percent(stargan_summary.get("d_acc_real")),
+        "d_cls_acc_fake": _percent(stargan_summary.get("d_acc_fake")),
+        "chance": _percent(_chance(stargan_summary)),
+        "reid_gain_mAP": gain["mAP"],
+        "reid_gain_rank1": gain["rank1"],
+    }
+    rows = [camera]
+    if face is not None:
+        s = face["summary"]
+        rows.append({
+            "setting": "faces (CelebA attributes)",
+            "data": "generated CelebA-format fixture",
+            "domain": "a facial attribute (multi-label)",
+            "label_type": "multi-hot (binary cross-entropy)",
+            "c_dim": s.get("c_dim"),
+            "image_size": s.get("image_size"),
+            "d_cls_acc_real": _percent(s.get("d_acc_real")),
+            "d_cls_acc_fake": _percent(s.get("d_acc_fake")),
+            "chance": _percent(_chance(s)),
+            "reid_gain_mAP": None,
+            "reid_gain_rank1": None,
+        })
+    return rows
+
+
+def _percent(fraction: float | None) -> float | None:
+    return None if fraction is None else round(100.0 * fraction, 2)
+
+
+def _chance(summary: dict) -> float | None:
+    per_set = list(summary.get("datasets", {}).values())
+    return per_set[0].get("chance") if per_set else None
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, (list, tuple)):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
+def _markdown(report: dict, published: str) -> str:
+    out = [f"# Pipeline report: {report['name']}", "",
+           f"Data: `{report['data']['name']}` at `{report['data']['root']}`, "
+           f"{report['data']['num_cameras']} cameras.", "",
+           "## Re-ID on the test split (measured in this run, percent)", "", report["markdown_table"], "",
+           "Same schedule for both rows (checked): `" + json.dumps(report["schedule"]) + "`", "",
+           "![CMC](cmc.png)", "", "## Translation", "", "![translation grid](translation_grid.png)", "",
+           "Each row: a real image in its camera (framed), then its rendering in every camera.", "",
+           "StarGAN losses during training: ![losses](stargan_losses.png)", ""]
+    gen = report.get("camstyle_generation")
+    if gen:
+        out += [f"{gen['images_out'] + gen['skipped_existing']} generated images "
+                f"({gen['failed']} failed sources), written at {gen['images_per_second']} images/s; "
+                f"the GAN's own discriminator puts {_fmt(gen['d_target_accuracy'])}% in their target camera.", ""]
+    quality = report.get("quality")
+    if quality:
+        out += ["## How good the translation is", "", "| measure | value |", "|---|---|"]
+        out += [f"| {k} | {_fmt(v)} |" for k, v in quality.get("table", {}).items()]
+        out += ["", quality.get("notes", ""), ""]
+    out += ["## StarGAN's face setting beside the camera setting (measured)", "",
+            "| setting | data | a domain is | labels | c_dim | image (HxW) | D cls acc real (%) | D cls acc translated (%) | chance (%) | re-ID gain mAP | re-ID gain rank-1 |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["settings"]:
+        out.append("| " + " | ".join(_fmt(r[k]) for k in (
+            "setting", "data", "domain", "label_type", "c_dim", "image_size", "d_cls_acc_real",
+            "d_cls_acc_fake", "chance", "reid_gain_mAP", "reid_gain_rank1")) + " |")
+    out += ["", "D classification accuracy: the GAN discriminator's domain classifier on real test images and on "
+            "images translated to a random target domain (for attributes: per-attribute accuracy).", ""]
+    out += ["", "## Stage timings (s, summed over resumed invocations)", "", "| stage | seconds |", "|---|---|"]
+    out += [f"| {k} | {v:.1f} |" for k, v in report["timings_s"].items()]
+    out += ["", published, ""]
+    return "\n".join(out)
