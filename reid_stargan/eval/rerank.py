@@ -39,6 +39,7 @@ from .retrieval import (
     _as_tensor,
     pairwise_distance,
     query_chunk_size,
+    row_sq_norms,
 )
 
 
@@ -115,10 +116,10 @@ class _SymmetricTiles:
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         self.feats, self.metric = feats, metric
-        norms = feats.norm(dim=1).numpy()  # (N,)
+        sq = row_sq_norms(feats).numpy()  # (N,)
         # cosine: 1 - <f_i, f_j> / (|f_i| |f_j|), scaled on the product: no normalised copy of the features.
-        self.scale = 1.0 / np.maximum(norms, 1e-12) if metric == "cosine" else None  # (N,)
-        self.sq = np.square(norms) if metric == "euclidean" else None  # (N,)
+        self.scale = 1.0 / np.maximum(np.sqrt(sq), 1e-12) if metric == "cosine" else None  # (N,)
+        self.sq = sq if metric == "euclidean" else None  # (N,)
 
     def __call__(self, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
         tile = (self.feats[i0:i1] @ self.feats[j0:j1].T).numpy()  # (Bi, Bj)
@@ -134,18 +135,18 @@ class _SymmetricTiles:
 
 
 class _RunningNeighbours:
-    """Each row's ``width`` smallest distances seen so far (values, column indices), updated tile by tile.
+    """Each row's ``width`` smallest (distance, index) pairs seen so far, updated tile by tile.
 
-    A row's first tile goes through argpartition; later tiles only pass the entries no larger than
-    the row's current width-th value (one comparison), few per row once the lists have settled, and
-    those are merged by sorting. Entries tied with the threshold are kept, so the final (distance,
-    index) order is exact unless more than the spare entries tie at the cut.
+    A tile only passes the entries no larger than the row's current width-th distance (one
+    comparison; for a row's first tile, the tile's own width-th distance): few per row once the lists
+    have settled. Those are merged by one sort on (row, distance, index), so ties are kept by lowest
+    index and the lists are exactly the first ``width`` of the (distance, index) order.
     """
 
     def __init__(self, n: int, width: int):
         self.width = width
         self.vals = np.full((n, width), np.inf, dtype=np.float32)  # (N, S)
-        self.idx = np.zeros((n, width), dtype=np.int64)  # (N, S)
+        self.idx = np.full((n, width), np.iinfo(np.int64).max, dtype=np.int64)  # (N, S)
         self.seen = np.zeros(n, dtype=np.int64)  # columns seen per row
 
     def update(self, r0: int, r1: int, tile: np.ndarray, c0: int, transposed: bool = False) -> None:
@@ -156,32 +157,23 @@ class _RunningNeighbours:
         axis = 0 if transposed else 1
         num_b, num_c = r1 - r0, tile.shape[axis]
         vals, idx = self.vals[r0:r1], self.idx[r0:r1]  # views (B, S)
+        threshold = vals.max(axis=1)  # (B,): the current width-th distance (inf while not full)
         if self.seen[r0:r1].min() < self.width:
-            width = min(self.width, num_c)
-            part = np.argpartition(tile, width - 1, axis=axis)
-            part = part[:width] if transposed else part[:, :width]
-            new_v = np.take_along_axis(tile, part, axis=axis)
-            new_v, part = (new_v.T, part.T) if transposed else (new_v, part)  # (B, width)
-            both_v = np.concatenate([vals, new_v], 1)
-            both_i = np.concatenate([idx, part + c0], 1)
-            keep = np.argpartition(both_v, self.width - 1, axis=1)[:, :self.width]
-            vals[:] = np.take_along_axis(both_v, keep, 1)
-            idx[:] = np.take_along_axis(both_i, keep, 1)
-            self.seen[r0:r1] += num_c
-            return
-        threshold = vals.max(axis=1)  # (B,): the current width-th value
+            kth = min(self.width, num_c) - 1
+            np.minimum(threshold, np.partition(tile, kth, axis=axis).take(kth, axis=axis), out=threshold)
+        self.seen[r0:r1] += num_c
         if transposed:
             cols, rows = np.nonzero(tile <= threshold[None, :])
+            cand_v = tile[cols, rows]
         else:
             rows, cols = np.nonzero(tile <= threshold[:, None])
-        self.seen[r0:r1] += num_c
+            cand_v = tile[rows, cols]
         if len(rows) == 0:
             return
-        cand_v = tile[cols, rows] if transposed else tile[rows, cols]
         all_rows = np.concatenate([np.repeat(np.arange(num_b), self.width), rows])
         all_v = np.concatenate([vals.ravel(), cand_v])
         all_i = np.concatenate([idx.ravel(), cols + c0])
-        order = np.lexsort((all_v, all_rows))  # by (row, value)
+        order = np.lexsort((all_i, all_v, all_rows))  # by (row, distance, index)
         sorted_rows = all_rows[order]
         row_start = np.r_[0, np.cumsum(np.bincount(all_rows, minlength=num_b))]
         rank = np.arange(len(order)) - row_start[sorted_rows]
@@ -203,12 +195,10 @@ def knn_pass(feats, k: int, metric: str = "cosine", chunk_elems: int = DEFAULT_C
     feats = _as_tensor(feats)
     n = len(feats)
     k = min(k, n)
-    # A few spare neighbours so that ties at the k-th place still resolve by index.
-    spare = min(n, k + 4)
     tiles = _SymmetricTiles(feats, metric)
     # At least ~8 row blocks (not below 1024 rows), so the skipped tiles are close to half of the work.
     step = max(1, min(int(np.sqrt(chunk_elems)), max(1024, -(-n // 8))))
-    running = _RunningNeighbours(n, spare)
+    running = _RunningNeighbours(n, k)
     row_max = np.full(n, -np.inf, dtype=np.float32)
     keep_block = split is not None and split * (n - split) * 4 <= block_budget_bytes
     block = np.empty((split, n - split), dtype=np.float32) if keep_block else None  # (Q, G)
@@ -225,7 +215,7 @@ def knn_pass(feats, k: int, metric: str = "cosine", chunk_elems: int = DEFAULT_C
             if keep_block and i0 < split and j1 > split:
                 c0 = max(j0, split)
                 block[i0:min(i1, split), c0 - split:j1 - split] = tile[:split - i0, c0 - j0:]
-    order = np.lexsort((running.idx, running.vals), axis=1)[:, :k]  # by (distance, index)
+    order = np.lexsort((running.idx, running.vals), axis=1)  # by (distance, index)
     return KnnPass(np.take_along_axis(running.idx, order, 1), np.take_along_axis(running.vals, order, 1),
                    row_max, block)
 

@@ -38,6 +38,12 @@ def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp_min(eps)
 
 
+def row_sq_norms(x: torch.Tensor, rows_per_step: int = 1 << 14) -> torch.Tensor:
+    """(N,) squared row norms summed from the squares (exact for small integers, unlike norm() ** 2),
+    in row blocks so no N x D temporary exists."""
+    return torch.cat([x[s:s + rows_per_step].square().sum(1) for s in range(0, len(x), rows_per_step)])
+
+
 def query_chunk_size(num_queries: int, num_gallery: int, chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> int:
     return int(max(1, min(num_queries, chunk_elems // max(1, num_gallery))))
 
@@ -55,11 +61,10 @@ class DistanceComputer:
         self.metric = metric
         self.device = torch.device(device)
         self.g = _as_tensor(g, self.device)  # (G, D)
-        norms = self.g.norm(dim=1)
         if metric == "cosine":
-            self.g_scale = 1.0 / norms.clamp_min(1e-12)  # (G,)
+            self.g_scale = 1.0 / self.g.norm(dim=1).clamp_min(1e-12)  # (G,)
         else:
-            self.g_sq = norms.square()  # (G,)
+            self.g_sq = row_sq_norms(self.g)  # (G,) like the queries' |q|^2 (not norm() ** 2: rounding)
 
     @property
     def num_gallery(self) -> int:
