@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reid_stargan.eval import evaluate, metrics
-from reid_stargan.eval.metrics import QueryMatchIndex, _order_keys, positive_ranks_chunk
+from reid_stargan.eval.metrics import QueryMatchIndex, positive_ranks_chunk, row_value_col_keys
 from reid_stargan.eval.rerank import knn_pass, re_ranking_dense, rerank_distance_chunks
 from reid_stargan.eval.retrieval import DistanceComputer
 
@@ -66,11 +66,11 @@ def test_rerank_kept_block_equals_recomputed_distances():
     assert np.allclose(kept, again, atol=1e-6)
 
 
-def test_order_keys_sort_like_row_value_col():
+def testrow_value_col_keys_sort_like_row_value_col():
     values = np.array([0.5, -0.0, 0.0, -1.5, np.inf, 0.5, -1.5, 2.0, 0.0], dtype=np.float32)
     rows = np.array([1, 0, 0, 0, 0, 1, 1, 0, 1])
     cols = np.array([3, 4, 1, 2, 0, 1, 9, 5, 2])
-    got = np.argsort(_order_keys(values, rows, cols, 10))
+    got = np.argsort(row_value_col_keys(values, rows, cols, 10))
     # -0.0 and 0.0 compare equal: their order comes from the column.
     expected = np.lexsort((cols, values, rows))
     assert (got == expected).all()

@@ -185,7 +185,7 @@ class QueryMatchIndex:
         return cat(pos_r), cat(pos_c), cat(rm_r), cat(rm_c)
 
 
-def _order_keys(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, num_cols: int) -> np.ndarray:
+def row_value_col_keys(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, num_cols: int) -> np.ndarray:
     """int64 keys that sort like (row, value, col): ``(row * 2^32 + ordered_bits(value)) * num_cols + col``.
 
     values: float32 (finite or +inf, no NaN). The float bits are mapped to an unsigned 32-bit integer
@@ -256,7 +256,7 @@ def positive_ranks_chunk(
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
     rows, cols, values = _candidates(dist, match_index.junk, rm_r, rm_c, pos_r, pos_c)
-    keys = np.sort(_order_keys(values, rows, cols, num_g))  # by (row, distance, gallery index)
+    keys = np.sort(row_value_col_keys(values, rows, cols, num_g))  # by (row, distance, gallery index)
     cols = keys % num_g
     rows = keys // (num_g << 32)
     row_start = np.r_[0, np.cumsum(np.bincount(rows, minlength=num_b))]

@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .metrics import MAX_KEYED_ELEMS, row_value_col_keys
 from .retrieval import (
     DEFAULT_CHUNK_ELEMS,
     METRICS,
@@ -144,9 +145,9 @@ class _RunningNeighbours:
     """
 
     def __init__(self, n: int, width: int):
-        self.width = width
+        self.width, self.num_cols = width, n
         self.vals = np.full((n, width), np.inf, dtype=np.float32)  # (N, S)
-        self.idx = np.full((n, width), np.iinfo(np.int64).max, dtype=np.int64)  # (N, S)
+        self.idx = np.full((n, width), n, dtype=np.int64)  # (N, S): n = no neighbour yet, after all real ones
         self.seen = np.zeros(n, dtype=np.int64)  # columns seen per row
 
     def update(self, r0: int, r1: int, tile: np.ndarray, c0: int, transposed: bool = False) -> None:
@@ -173,7 +174,10 @@ class _RunningNeighbours:
         all_rows = np.concatenate([np.repeat(np.arange(num_b), self.width), rows])
         all_v = np.concatenate([vals.ravel(), cand_v])
         all_i = np.concatenate([idx.ravel(), cols + c0])
-        order = np.lexsort((all_i, all_v, all_rows))  # by (row, distance, index)
+        if num_b * (self.num_cols + 1) < MAX_KEYED_ELEMS:  # unique int64 keys: one fast sort
+            order = np.argsort(row_value_col_keys(all_v, all_rows, all_i, self.num_cols + 1))
+        else:
+            order = np.lexsort((all_i, all_v, all_rows))  # by (row, distance, index)
         sorted_rows = all_rows[order]
         row_start = np.r_[0, np.cumsum(np.bincount(all_rows, minlength=num_b))]
         rank = np.arange(len(order)) - row_start[sorted_rows]
