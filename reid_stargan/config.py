@@ -154,6 +154,12 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"'{key}' must be an int, got {type(value).__name__} {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads "3e-4" (no dot) as a string; take it as the number it obviously is.
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"'{key}' must be a number, got {type(value).__name__} {value!r}")
         return float(value)

@@ -72,6 +72,7 @@ def test_dotted_overrides_parse_yaml_values(tmp_path):
     assert cfg.image_size == (64, 32)
     assert cfg.mode == "camstyle"
     assert load_config(ToyConfig, None, ["seed=null"]).seed is None
+    assert load_config(ToyConfig, None, ["gan.lambda_gp=3e-4"]).gan.lambda_gp == 3e-4  # YAML 1.1 string
 
 
 def test_unknown_key_names_it_and_lists_valid_keys():
