@@ -106,6 +106,16 @@ def test_both_namings_round_trip_through_the_reid_reader(setup, tmp_path, naming
     assert {r.dst_camid for r in recs} == set(range(CAMS))
 
 
+def test_targets_per_image_picks_the_same_cameras_in_every_shard(setup, tmp_path):
+    root, ckpt, ds = setup
+    run(setup, tmp_path / "a", targets_per_image=1)
+    for i in range(2):
+        run(setup, tmp_path / "b", targets_per_image=1, shard_index=i, num_shards=2)
+    a = folder_bytes(tmp_path / "a")
+    assert len(a) == len(ds.train) and a == folder_bytes(tmp_path / "b")
+    assert {r.dst_camid for r in read_camstyle(tmp_path / "a")} == set(range(CAMS))  # spread over cameras
+
+
 def test_resize_back_and_png(setup, tmp_path):
     run(setup, tmp_path / "o", resize_back=True, image_format="png")
     files = list((tmp_path / "o").glob("*_fake_*.png"))

@@ -20,7 +20,9 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -51,6 +53,7 @@ class CamStyleError(ValueError):
 class GenerateOptions:
     naming: str = "camstyle"  # "camstyle": <stem>_fake_<src>to<dst>.jpg, "hhl": <stem>_fake_<dst>.jpg
     include_own: bool = False  # also render each image in its own camera (HHL did)
+    targets_per_image: int = 0  # 0: every target camera; K: a fixed, name-seeded K of them (big sets on CPU)
     resize_back: bool = False  # write each output at its source image's size, not the generator's
     image_format: str = "jpg"  # "jpg" or "png"
     jpeg_quality: int = 95
@@ -86,11 +89,13 @@ class _Job:
 def planned_outputs(record: Record, num_cameras: int, options: GenerateOptions) -> list[tuple[int, str]]:
     """(target camid, output name) for every output `record` should have."""
     suffix = "." + options.image_format
-    return [
-        (dst, output_name(os.path.basename(record.path), record.camid, dst, options.naming, suffix))
-        for dst in range(num_cameras)
-        if options.include_own or dst != record.camid
-    ]
+    name = os.path.basename(record.path)
+    targets = [dst for dst in range(num_cameras) if options.include_own or dst != record.camid]
+    if 0 < options.targets_per_image < len(targets):
+        # Seeded by the file name alone, so every run and every shard picks the same cameras.
+        seed = int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "little")
+        targets = sorted(random.Random(seed).sample(targets, options.targets_per_image))
+    return [(dst, output_name(name, record.camid, dst, options.naming, suffix)) for dst in targets]
 
 
 def shard_records(records: Sequence[Record], index: int, count: int) -> list[Record]:
@@ -214,7 +219,7 @@ def _claim_folder(out_dir: Path, checkpoint, checkpoint_hash: str, info, num_cam
                 f"{out_dir} holds images of another checkpoint ({previous.get('checkpoint')}, sha256 "
                 f"{previous.get('checkpoint_sha256', '?')[:12]}...); pass --overwrite to replace them or choose --out"
             )
-        for key in ("naming", "include_own", "resize_back", "image_format"):
+        for key in ("naming", "include_own", "resize_back", "image_format", "targets_per_image"):
             if previous.get(key) != getattr(options, key):
                 raise CamStyleError(f"{out_dir} was written with {key}={previous.get(key)!r}, this run asks "
                                     f"{getattr(options, key)!r}; pass --overwrite or choose --out")
@@ -226,6 +231,7 @@ def _claim_folder(out_dir: Path, checkpoint, checkpoint_hash: str, info, num_cam
         "num_cameras": num_cameras,
         "naming": options.naming,
         "include_own": options.include_own,
+        "targets_per_image": options.targets_per_image,
         "resize_back": options.resize_back,
         "image_format": options.image_format,
     })

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: bounding_box_train_camstyle beside the train folder)")
     p.add_argument("--naming", choices=["camstyle", "hhl"], default="camstyle")
     p.add_argument("--include-own", action="store_true", help="also render each image in its own camera")
+    p.add_argument("--targets-per-image", type=int, default=0, metavar="K",
+                   help="render each image in K target cameras (chosen from its file name) instead of all")
     p.add_argument("--resize-back", action="store_true", help="write outputs at the source image's size")
     p.add_argument("--format", dest="image_format", choices=["jpg", "png"], default="jpg")
     p.add_argument("--jpeg-quality", type=int, default=95)
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shard = (int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
         options = GenerateOptions(
-            naming=args.naming, include_own=args.include_own, resize_back=args.resize_back,
+            naming=args.naming, include_own=args.include_own, targets_per_image=args.targets_per_image, resize_back=args.resize_back,
             image_format=args.image_format, jpeg_quality=args.jpeg_quality, batch_size=args.batch_size,
             workers=args.workers, shard_index=shard[0], num_shards=shard[1], device=args.device,
             amp=not args.no_amp, cpu_bf16=args.cpu_bf16, overwrite=args.overwrite, judge=not args.no_judge,

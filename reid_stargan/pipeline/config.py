@@ -30,6 +30,7 @@ class ToolStage:
 class GenerateSection:
     naming: str = "camstyle"
     include_own: bool = False
+    targets_per_image: int = 0  # 0: all target cameras
     batch_size: int = 16
     workers: int = 2
     image_format: str = "jpg"
