@@ -9,9 +9,12 @@ Gaussian weights, query expansion over the k2 = 6 nearest neighbours).
 
 The dense reference follows the original implementation step by step with N x N arrays (the
 original normalises by column maxima of a symmetric matrix: the same thing as row maxima here).
-The sparse version needs only each item's k1 + 1 nearest neighbours and its row maximum (one
-streamed pass over the N x N distances, never held), keeps V as a sparse matrix, and yields the final
-query x gallery distances chunk by chunk. Both sort with ties broken by index.
+The sparse version needs only each item's nearest neighbours and its row maximum: one pass over
+square tiles of the symmetric N x N distances (tiles on and above the diagonal only, never the whole
+matrix), the k-reciprocal expansion by sparse matrix products, V as a scipy CSR matrix, and the final
+query x gallery distances yielded chunk by chunk. Both order neighbours by (distance, index).
+Market size (3,368 x 15,913, 2048-d) on a 2-core CPU: 31 s vs 98 s for the dense reference, which
+needs ~6 GB (docs/bench/eval.md).
 
 Example::
 
