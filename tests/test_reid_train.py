@@ -64,7 +64,8 @@ def test_short_run_learns_and_skips_corrupt_images(sets, tmp_path):
     cfg = tiny_cfg(sets, "optim.epochs=12", "optim.iters_per_epoch=4", "optim.lr=0.003")
     metrics = train_reid(cfg, tmp_path / "run", progress=False)
     chance = chance_rank1(sets / "src")
-    assert metrics["rank1"] >= max(3 * chance, 35.0), (metrics["rank1"], chance)
+    # Measured 41 % against 5.4 % chance (seed 5); the bound leaves room for thread-count numerics.
+    assert metrics["rank1"] >= max(4 * chance, 25.0), (metrics["rank1"], chance)
     assert metrics["skipped_images"] == {"train": 1}
     for key in ("mAP", "rank1", "rank5", "rank10", "rank20", "mINP", "num_valid_queries", "cmc"):
         assert key in metrics
