@@ -61,7 +61,7 @@ def chance_rank1(metrics_dataset_root: Path) -> float:
 
 
 def test_short_run_learns_and_skips_corrupt_images(sets, tmp_path):
-    cfg = tiny_cfg(sets, "optim.epochs=12", "optim.iters_per_epoch=4", "optim.lr=0.003")
+    cfg = tiny_cfg(sets, "optim.epochs=12", "optim.iters_per_epoch=4", "optim.lr=0.003", "eval.every=6")
     metrics = train_reid(cfg, tmp_path / "run", progress=False)
     chance = chance_rank1(sets / "src")
     # Measured 41 % against 5.4 % chance (seed 5); the bound leaves room for thread-count numerics.
@@ -71,6 +71,8 @@ def test_short_run_learns_and_skips_corrupt_images(sets, tmp_path):
         assert key in metrics
     sched = metrics["schedule"]
     assert (sched["epochs"], sched["iters_per_epoch"], sched["batch_size"], sched["seed"]) == (12, 4, 16, 5)
+    stats = [json.loads(line) for line in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
+    assert [s["epoch"] for s in stats if "eval" in s] == [5]  # monitoring only, at epoch 6 of 12
     on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert on_disk["mAP"] == metrics["mAP"]
     # The inference file reloads into the same model: same features.

@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 
 from reid_stargan.config import config_to_dict, dump_config_yaml, from_dict
+from reid_stargan.data.records import Record
 from reid_stargan.reid import checkpoint as ckpt
 from reid_stargan.reid.camstyle_set import load_camstyle, target_versions
 from reid_stargan.reid.config import ReidConfig
@@ -92,7 +93,7 @@ class _Setup:
             target_train = self._readable(target.train, cfg.hhl.target.verify_images, "target train", log)
             versions = target_versions(location, target_train, target.num_cameras, target.name)
             if cfg.hhl.target.verify_images:
-                flat = [_P(p) for vs in versions.values() for p in vs]
+                flat = [Record(p, -1, -1) for vs in versions.values() for p in vs]
                 ok = {r.path for r in self._readable(flat, True, "target camstyle", log)}
                 versions = {t: [p for p in vs if p in ok] for t, vs in versions.items()}
             self.camstyle_location = str(location)
@@ -113,11 +114,6 @@ class _Setup:
         kept, bad = drop_unreadable(list(records), log.info, what)
         self.skipped[what] = self.skipped.get(what, 0) + bad
         return kept
-
-
-class _P:  # a bare `.path` holder so drop_unreadable can scan plain paths
-    def __init__(self, path: str):
-        self.path = path
 
 
 # ----------------------------------------------------------------------------- evaluation
