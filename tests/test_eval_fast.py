@@ -100,3 +100,16 @@ def test_distance_computer_cpu_matches_torch_formula():
     qt, gt = torch.from_numpy(q), torch.from_numpy(g)
     expected = 1 - (qt / qt.norm(dim=1, keepdim=True)) @ (gt / gt.norm(dim=1, keepdim=True)).T
     assert got.shape == (7, 11) and torch.allclose(got, expected, atol=1e-6)
+
+
+def test_features_that_require_grad_are_accepted():
+    rng = np.random.default_rng(7)
+    q = torch.from_numpy(rng.normal(size=(12, 6)).astype(np.float32)).requires_grad_()
+    g = torch.from_numpy(rng.normal(size=(50, 6)).astype(np.float32)).requires_grad_()
+    q_pids, g_pids = rng.integers(0, 5, 12), rng.integers(0, 5, 50)
+    q_cams, g_cams = np.zeros(12, int), np.ones(50, int)
+    m = evaluate(q, g, q_pids, g_pids, q_cams, g_cams, max_rank=10)
+    ref = evaluate(q.detach().numpy(), g.detach().numpy(), q_pids, g_pids, q_cams, g_cams, max_rank=10)
+    assert m["mAP"] == ref["mAP"] and 0 < m["mAP"] <= 100
+    reranked = evaluate(q, g, q_pids, g_pids, q_cams, g_cams, max_rank=10, rerank=True)
+    assert 0 < reranked["mAP"] <= 100

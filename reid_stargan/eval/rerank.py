@@ -120,11 +120,12 @@ class _SymmetricTiles:
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         self.feats, self.metric = feats, metric
-        sq = row_sq_norms(feats).numpy()  # (N,)
+        sq = row_sq_norms(feats.detach()).numpy()  # (N,)
         # cosine: 1 - <f_i, f_j> / (|f_i| |f_j|), scaled on the product: no normalised copy of the features.
         self.scale = 1.0 / np.maximum(np.sqrt(sq), 1e-12) if metric == "cosine" else None  # (N,)
         self.sq = sq if metric == "euclidean" else None  # (N,)
 
+    @torch.no_grad()
     def __call__(self, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
         tile = (self.feats[i0:i1] @ self.feats[j0:j1].T).numpy()  # (Bi, Bj)
         if self.metric == "cosine":

@@ -31,7 +31,7 @@ def _as_tensor(x, device: str | torch.device = "cpu") -> torch.Tensor:
     """float32 torch view of a numpy array or tensor; copies only when dtype/device/layout demand it."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    return x.to(device=device, dtype=torch.float32).contiguous()
+    return x.detach().to(device=device, dtype=torch.float32).contiguous()  # evaluation: no autograd
 
 
 def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -70,6 +70,7 @@ class DistanceComputer:
     def num_gallery(self) -> int:
         return self.g.shape[0]
 
+    @torch.no_grad()  # distances are evaluation only; also lets the CPU path view them as numpy
     def __call__(self, q) -> torch.Tensor:
         q = _as_tensor(q, self.device)  # (B, D)
         if self.metric == "cosine":
