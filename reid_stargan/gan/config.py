@@ -51,6 +51,10 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     n_critic: int = 5
+    # Not in the paper (default 0 = off): the first N iterations train G alone to reproduce its input
+    # under its own label (L1), so a short CPU run starts adversarial training from an
+    # identity-preserving G instead of spending its few G updates rediscovering the person.
+    identity_warmup: int = 0
     seed: int | None = None  # null: drawn at start and written back into the run's config.yaml
 
 
@@ -99,6 +103,8 @@ class StarGANConfig:
             problems.append(f"train.num_iters must be >= 1, got {t.num_iters}")
         if not 0 <= t.num_iters_decay <= t.num_iters:
             problems.append(f"train.num_iters_decay ({t.num_iters_decay}) must be within 0..train.num_iters ({t.num_iters})")
+        if not 0 <= t.identity_warmup < t.num_iters:
+            problems.append(f"train.identity_warmup ({t.identity_warmup}) must be within 0..train.num_iters - 1")
         if t.n_critic < 1 or t.batch_size < 1:
             problems.append("train.n_critic and train.batch_size must be >= 1")
         if any(s < 4 or s % 4 for s in g.image_size):

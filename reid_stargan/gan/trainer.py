@@ -198,6 +198,11 @@ class Trainer:
         for group in self.d_opt.param_groups:
             group["lr"] = lr_d
         terms: dict[str, torch.Tensor] = {}
+        if i < cfg.train.identity_warmup:
+            terms.update(self.identity_iteration())
+            terms["lr/g"] = torch.tensor(lr_g)
+            terms["lr/d"] = torch.tensor(lr_d)
+            return terms
         g_step = (i + 1) % cfg.train.n_critic == 0
         for k, stream in enumerate(self.streams):
             spec, sl = layout.specs[k], layout.cls_slice(k)
@@ -240,6 +245,25 @@ class Trainer:
                 terms.update({prefix + n: v for n, v in g_terms.items()})
         terms["lr/g"] = torch.tensor(lr_g)
         terms["lr/d"] = torch.tensor(lr_d)
+        return terms
+
+    def identity_iteration(self) -> dict[str, torch.Tensor]:
+        """One G-only update towards G(x, c_org) = x on each data set (the optional identity warm-up)."""
+        cfg, layout = self.cfg, self.layout
+        terms = {}
+        for k, stream in enumerate(self.streams):
+            prefix = f"{layout.specs[k].name}/" if layout.multi else ""
+            images, label_org = stream.next()
+            x_real = self._to_device(augment_batch(images, cfg.gan.image_size, random_crop=cfg.augment.random_crop,
+                                                   hflip=cfg.augment.hflip, generator=self.gen, device=self.device))
+            c_org = layout.condition(k, label_org).to(self.device)
+            with self._autocast():
+                loss = (self.G_run(x_real, c_org).float() - x_real.float()).abs().mean()
+            self.g_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self._sync_grads(self.G.parameters())
+            self.g_opt.step()
+            terms[prefix + "G/loss_identity"] = loss.detach()
         return terms
 
     # ------------------------------------------------------------------ checkpoints, samples, logs
