@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from reid_stargan.eval import eval_reference, evaluate
-from reid_stargan.eval.retrieval import faiss_available, pairwise_distance
+from reid_stargan.eval.retrieval import faiss_available, iter_distance_chunks, pairwise_distance
 
 
 def line_eval(positions, g_pids, g_cams, q_pid=1, q_cam=0, **kwargs):
@@ -83,7 +83,12 @@ def random_set(seed, num_q=120, num_g=700, dim=24, num_ids=40, noise=1.0, intege
 def test_streaming_path_equals_reference(metric, ap, integer):
     data = random_set(0, integer=integer, noise=1.5)
     fast = evaluate(*data, metric=metric, ap=ap, backend="torch", chunk_elems=5000)
-    ref = eval_reference(pairwise_distance(data[0], data[1], metric), *data[2:], ap=ap)
+    # The reference ranks the same float32 distances, computed in the same query chunks: with several
+    # BLAS threads a different matrix shape can round a near-tie the other way, which is not a
+    # protocol difference.
+    dist = np.concatenate([d.cpu().numpy() for _, _, d in iter_distance_chunks(data[0], data[1], metric,
+                                                                                chunk_elems=5000)])
+    ref = eval_reference(dist, *data[2:], ap=ap)
     assert fast["mAP"] == pytest.approx(100 * ref["mAP"], abs=1e-9)
     assert fast["mINP"] == pytest.approx(100 * ref["mINP"], abs=1e-9)
     assert np.allclose(fast["cmc"], 100 * ref["cmc"], atol=1e-9)

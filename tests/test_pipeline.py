@@ -95,3 +95,18 @@ def test_mean_std_and_gain_over_seeds():
     gain = gain_of(b, c)
     assert gain["mAP"] == 4.5 and gain["rank1"] == 5.5 and gain["mAP_std"] == pytest.approx(0.71, abs=0.01)
     assert "mAP_std" not in summarize(b[:1])
+
+
+def test_evaluate_tool_on_a_trained_model_reproduces_its_metrics(finished, tmp_path):
+    """tools/evaluate_reid.py --checkpoint (the model's own data set) gives the run's metrics.json numbers."""
+    from reid_stargan.cli.evaluate_reid import main as evaluate_main
+
+    run_dir, _ = finished
+    run = run_dir / "reid" / "baseline-s0"
+    evaluate_main(["--checkpoint", str(run / "checkpoints" / "model.pt"), "--out", str(tmp_path),
+                   "--visualize", "2"])
+    tool = json.loads((tmp_path / "metrics.json").read_text())
+    trained = json.loads((run / "metrics.json").read_text())
+    for key in ("mAP", "rank1", "rank5", "mINP"):
+        assert tool[key] == pytest.approx(trained[key], abs=1e-6)
+    assert len(list((tmp_path / "ranked_lists").glob("*.png"))) == 2

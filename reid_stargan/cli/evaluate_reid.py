@@ -4,7 +4,7 @@ Examples::
 
     python tools/evaluate_reid.py --features feats.npz --out runs/eval            # mAP / CMC / mINP
     python tools/evaluate_reid.py --features feats.npz --rerank --metric euclidean --ap trapezoid
-    python tools/evaluate_reid.py --checkpoint runs/00003-reid/model.pt --config configs/data/market.yaml \
+    python tools/evaluate_reid.py --checkpoint runs/00003-reid/checkpoints/model.pt \
         --visualize 10 --out runs/eval
 
 The .npz holds q_feats (Q, D), g_feats (G, D), q_pids, g_pids, q_camids, g_camids and optionally
@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--features", help="npz with q_feats, g_feats, q_pids, g_pids, q_camids, g_camids")
-    source.add_argument("--checkpoint", help="re-ID model file (needs --config)")
-    parser.add_argument("--config", help="YAML with a data: section (with --checkpoint)")
+    source.add_argument("--checkpoint", help="re-ID model file (model.pt) or its run folder")
+    parser.add_argument("--config", help="YAML with a data: section (default with --checkpoint: the model's own data)")
     parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="dotted overrides of the data config, e.g. --set data.root=/path")
     parser.add_argument("--out", default=".", help="folder for metrics.json (and the --visualize PNGs)")
@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--visualize", type=int, default=0, metavar="N", help="PNGs of N queries with top-10")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--image-size", type=int, nargs=2, default=(256, 128), metavar=("H", "W"))
+    parser.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                        help="input size (default: the model's training size)")
     parser.add_argument("--no-flip", action="store_true", help="do not average with mirrored images")
     return parser
 
@@ -64,22 +65,23 @@ def load_feature_file(path: str | os.PathLike) -> dict:
     return out
 
 
-def features_from_checkpoint(checkpoint: str, config: str, overrides: list[str], args) -> dict:
-    """Embed the query and gallery of the configured data set with the model in ``checkpoint``."""
-    from reid_stargan.config import apply_overrides, from_dict, load_yaml_tree
+def features_from_checkpoint(checkpoint: str, config: str | None, overrides: list[str], args) -> dict:
+    """Embed the query and gallery of the configured data set (default: the model's own) with the model."""
+    from reid_stargan.config import apply_overrides, config_to_dict, from_dict, load_yaml_tree
     from reid_stargan.data.config import DataConfig
     from reid_stargan.eval.features import extract_features
-    from reid_stargan.reid.models import load_reid_model
+    from reid_stargan.reid.checkpoint import load_reid_model
 
-    tree = apply_overrides(load_yaml_tree(config), overrides)
+    model, model_cfg = load_reid_model(checkpoint, device=args.device)
+    tree = load_yaml_tree(config) if config else {"data": config_to_dict(model_cfg.data)}
+    tree = apply_overrides(tree, overrides)
     if "data" not in tree:
         raise ValueError(f"{config}: no 'data:' section")
     dataset = from_dict(DataConfig, tree["data"], "data").build()
-    model, _ = load_reid_model(checkpoint)
-    model = model.to(args.device)
+    size = tuple(args.image_size) if args.image_size else (model_cfg.input.height, model_cfg.input.width)
     out = {}
     for split, records in (("q", dataset.query), ("g", dataset.gallery)):
-        feats, pids, camids = extract_features(model, records, tuple(args.image_size), args.batch_size,
+        feats, pids, camids = extract_features(model, records, size, args.batch_size,
                                                flip=not args.no_flip, device=args.device)
         out.update({f"{split}_feats": feats, f"{split}_pids": pids, f"{split}_camids": camids})
     # extract_features may skip unreadable images; paths only line up when nothing was skipped.
@@ -102,8 +104,6 @@ def format_table(metrics: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    if args.checkpoint and not args.config:
-        raise SystemExit("--checkpoint needs --config (the data set to evaluate on)")
     if args.features:
         data = load_feature_file(args.features)
     else:

@@ -66,10 +66,15 @@ def validate_inputs(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids):
                 raise ValueError(f"{name} must hold integers")
         labels.append(arr.astype(np.int64))
     for name, feats in (("q_feats", q_feats), ("g_feats", g_feats)):
-        finite = torch.isfinite(feats).all() if isinstance(feats, torch.Tensor) else np.isfinite(feats).all()
-        if not bool(finite):
+        if not _all_finite(feats):
             raise ValueError(f"{name} contains NaN or Inf values")
     return tuple(labels)
+
+
+def _all_finite(feats, rows_per_block: int = 65536) -> bool:
+    """NaN/Inf check in row blocks: a whole-array mask would be a G x D bool array (1 GB at 500k x 2048)."""
+    check = torch.isfinite if isinstance(feats, torch.Tensor) else np.isfinite
+    return all(bool(check(feats[s:s + rows_per_block]).all()) for s in range(0, len(feats), rows_per_block))
 
 
 def _to_percent(raw: dict, max_rank: int) -> dict:
