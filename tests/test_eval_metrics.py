@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from reid_stargan.eval import eval_reference, evaluate
-from reid_stargan.eval.retrieval import faiss_available, iter_distance_chunks, pairwise_distance
+from reid_stargan.eval.retrieval import faiss_available, iter_distance_chunks
 
 
 def line_eval(positions, g_pids, g_cams, q_pid=1, q_cam=0, **kwargs):
