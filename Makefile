@@ -17,7 +17,8 @@ $(STAMP): setup.cfg pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	OMP_NUM_THREADS=2 $(PY) tools/run_pipeline.py --config configs/pipeline/synthetic_cpu.yaml
+	# One thread: with anything else on the 2 cores, OpenMP threads spin against it (docs/BENCHMARKS.md).
+	OMP_NUM_THREADS=1 $(PY) tools/run_pipeline.py --config configs/pipeline/synthetic_cpu.yaml
 
 test: $(STAMP)
 	# One thread per process: the tests are small, and OpenMP threads spinning against other work
