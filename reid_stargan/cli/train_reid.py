@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from reid_stargan.config import add_config_args, dump_config_yaml, load_config
+from reid_stargan.config import ConfigError, add_config_args, dump_config_yaml, load_config
 from reid_stargan.reid.config import ReidConfig
 from reid_stargan.utils.distributed import init_distributed, is_main_process
 
@@ -31,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    cfg = load_config(ReidConfig, args.config, args.overrides)
+    try:
+        cfg = load_config(ReidConfig, args.config, args.overrides)
+    except (ConfigError, ValueError) as exc:
+        sys.exit(f"config error: {exc}")
     if args.dry_run:
         sys.stdout.write(dump_config_yaml(cfg))
         return {}
@@ -50,7 +53,13 @@ def main(argv: list[str] | None = None) -> dict:
             box = [run_dir]
             dist.broadcast_object_list(box, src=0)
             run_dir = box[0]
-    metrics = train_reid(cfg, run_dir, camstyle=args.camstyle, resume=True, progress=not args.no_progress)
+    from reid_stargan.data.datasets import DatasetError
+    from reid_stargan.reid.camstyle_set import CamStyleMismatchError
+
+    try:
+        metrics = train_reid(cfg, run_dir, camstyle=args.camstyle, resume=True, progress=not args.no_progress)
+    except (DatasetError, CamStyleMismatchError, FileNotFoundError) as exc:
+        sys.exit(f"error: {exc}")
     if is_main_process():
         shown = {k: round(metrics[k], 2) for k in ("mAP", "rank1", "rank5", "rank10", "mINP") if k in metrics}
         print(json.dumps({"run_dir": str(run_dir), **shown}))
