@@ -154,36 +154,28 @@ def _grid_rows(camstyle_dir: Path, count: int) -> list[tuple[str, int, dict[int,
 def _settings_rows(pipeline, stargan_summary: dict, face: dict | None, gain: dict) -> list[dict]:
     """StarGAN's face setting beside the camera setting, every number measured in this run."""
     cfg = pipeline.cfg
-    camera = {
-        "setting": "re-ID cameras",
-        "data": cfg.data.name + (" (synthetic)" if cfg.synthetic.enabled else ""),
-        "domain": "one camera of the data set",
-        "label_type": "one-hot (cross-entropy)",
-        "c_dim": stargan_summary.get("c_dim"),
-        "image_size": stargan_summary.get("image_size"),
-        "d_cls_acc_real": _percent(stargan_summary.get("d_acc_real")),
-        "d_cls_acc_fake": _percent(stargan_summary.get("d_acc_fake")),
-        "chance": _percent(_chance(stargan_summary)),
-        "reid_gain_mAP": gain["mAP"],
-        "reid_gain_rank1": gain["rank1"],
-    }
-    rows = [camera]
+    data = cfg.data.name + (" (synthetic)" if cfg.synthetic.enabled else "")
+    rows = [_setting_row("re-ID cameras", data, "one camera of the data set", "one-hot (cross-entropy)",
+                         stargan_summary, gain)]
     if face is not None:
-        s = face["summary"]
-        rows.append({
-            "setting": "faces (CelebA attributes)",
-            "data": "generated CelebA-format fixture",
-            "domain": "a facial attribute (multi-label)",
-            "label_type": "multi-hot (binary cross-entropy)",
-            "c_dim": s.get("c_dim"),
-            "image_size": s.get("image_size"),
-            "d_cls_acc_real": _percent(s.get("d_acc_real")),
-            "d_cls_acc_fake": _percent(s.get("d_acc_fake")),
-            "chance": _percent(_chance(s)),
-            "reid_gain_mAP": None,
-            "reid_gain_rank1": None,
-        })
+        rows.append(_setting_row("faces (CelebA attributes)", "generated CelebA-format fixture",
+                                 "a facial attribute (multi-label)", "multi-hot (binary cross-entropy)",
+                                 face["summary"], None))
     return rows
+
+
+def _setting_row(setting: str, data: str, domain: str, label_type: str, summary: dict,
+                 gain: dict | None) -> dict:
+    return {
+        "setting": setting, "data": data, "domain": domain, "label_type": label_type,
+        "c_dim": summary.get("c_dim"),
+        "image_size": summary.get("image_size"),
+        "d_cls_acc_real": _percent(summary.get("d_acc_real")),
+        "d_cls_acc_fake": _percent(summary.get("d_acc_fake")),
+        "chance": _percent(_chance(summary)),
+        "reid_gain_mAP": gain["mAP"] if gain else None,
+        "reid_gain_rank1": gain["rank1"] if gain else None,
+    }
 
 
 def _percent(fraction: float | None) -> float | None:
