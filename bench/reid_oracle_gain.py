@@ -7,7 +7,7 @@ camstyle}.yaml (same seed, same schedule, same number of updates) for each seed 
 
 Example::
 
-    python bench/reid_oracle_gain.py --work /tmp/oracle --seeds 0 1 2
+    python bench/reid_oracle_gain.py --work runs/oracle --seeds 0 1 2
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ half-written image; each returns the PNG's (width, height) in pixels.
 Example::
 
     from reid_stargan.pipeline.plots import cmc_plot
-    cmc_plot({"baseline": [60, 75, 82, 86], "+CamStyle": [70, 82, 88, 91]}, "/tmp/cmc.png", max_rank=4)
+    cmc_plot({"baseline": [60, 75, 82, 86], "+CamStyle": [70, 82, 88, 91]}, "cmc.png", max_rank=4)
 """
 
 from __future__ import annotations

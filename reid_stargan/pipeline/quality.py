@@ -18,12 +18,12 @@ Example (synthetic demo set, oracle "generator" = the true renderings)::
     from reid_stargan.pipeline import quality
     from reid_stargan.reid.camstyle_set import write_oracle_camstyle
 
-    make_synthetic("/tmp/syn", preset="tiny")
-    write_oracle_camstyle("/tmp/syn", "/tmp/syn/camstyle")
-    data, fake = load_dataset("/tmp/syn"), read_camstyle("/tmp/syn/camstyle")
+    make_synthetic("runs/syn", preset="tiny")
+    write_oracle_camstyle("runs/syn", "runs/syn/camstyle")
+    data, fake = load_dataset("runs/syn"), read_camstyle("runs/syn/camstyle")
     clf = quality.train_camera_classifier(data.train, data.num_cameras)
     print(quality.camera_style_scores(clf, fake, data.query + data.gallery))
-    print(quality.synthetic_fidelity("/tmp/syn", fake)["generated"])
+    print(quality.synthetic_fidelity("runs/syn", fake)["generated"])
 """
 
 from __future__ import annotations
