@@ -9,7 +9,7 @@ re-rendered in any camera (``reid_stargan.data.synthetic.true_rendering``).
 Example::
 
     python tools/make_synthetic.py --out data/synthetic --preset demo --seed 0
-    python tools/make_synthetic.py --out /tmp/syn_tiny --preset tiny --num-cameras 3 --overwrite
+    python tools/make_synthetic.py --out data/syn_tiny --preset tiny --num-cameras 3 --overwrite
 """
 
 from reid_stargan.cli.make_synthetic import main

@@ -86,6 +86,14 @@ def _load_state(model: torch.nn.Module, state: dict, path: str | os.PathLike) ->
                               f"unexpected {unexpected[:4]})")
 
 
+def _toolkit_info(meta: dict, net: str) -> dict:
+    """info dict of this toolkit's G (`net="g"`) or D (`"d"`) file from its meta block."""
+    return {"format": FORMAT, "c_dim": meta["c_dim"] if net == "g" else meta["d_c_dim"],
+            "image_size": tuple(meta["image_size"]), "domain_names": meta.get("domain_names"),
+            "conv_dim": meta[f"{net}_conv_dim"], "repeat_num": meta[f"{net}_repeat_num"],
+            "layout": meta.get("layout"), "step": meta.get("step")}
+
+
 def _official_d_path(path: Path) -> Path | None:
     if path.name.endswith("-G.ckpt"):
         return path.with_name(path.name[: -len("-G.ckpt")] + "-D.ckpt")
@@ -111,10 +119,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu",
         state = obj["state_dict"] if "state_dict" in obj else obj["G"]
         if obj.get("kind", "generator") != "generator":
             raise CheckpointError(f"{path} holds a {obj['kind']}, not a generator")
-        meta = obj["meta"]
-        info = {"format": FORMAT, "c_dim": meta["c_dim"], "image_size": tuple(meta["image_size"]),
-                "domain_names": meta.get("domain_names"), "conv_dim": meta["g_conv_dim"],
-                "repeat_num": meta["g_repeat_num"], "layout": meta.get("layout"), "step": meta.get("step")}
+        info = _toolkit_info(obj["meta"], "g")
     elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         state = _clean_official(obj)
         geo = generator_geometry(state)
@@ -153,10 +158,7 @@ def load_discriminator(path: str | os.PathLike, device: str | torch.device = "cp
         if obj.get("kind", "discriminator") != "discriminator":
             return None
         state = obj["state_dict"] if "state_dict" in obj else obj["D"]
-        meta = obj["meta"]
-        info = {"format": FORMAT, "c_dim": meta["d_c_dim"], "image_size": tuple(meta["image_size"]),
-                "domain_names": meta.get("domain_names"), "conv_dim": meta["d_conv_dim"],
-                "repeat_num": meta["d_repeat_num"], "layout": meta.get("layout"), "step": meta.get("step")}
+        info = _toolkit_info(obj["meta"], "d")
     elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         state = _clean_official(obj)
         info = {"format": "official", **discriminator_geometry(state), "domain_names": None, "layout": None,
