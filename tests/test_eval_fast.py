@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from reid_stargan.eval import evaluate, metrics
+from reid_stargan.eval import evaluate, metrics, rerank
 from reid_stargan.eval.metrics import QueryMatchIndex, positive_ranks_chunk, row_value_col_keys
 from reid_stargan.eval.rerank import knn_pass, re_ranking_dense, rerank_distance_chunks
 from reid_stargan.eval.retrieval import DistanceComputer
@@ -22,7 +22,10 @@ def brute_force_knn(d: np.ndarray, k: int):
     return order, np.take_along_axis(d, order, 1)
 
 
-def test_knn_pass_matches_brute_force_with_exact_ties():
+@pytest.mark.parametrize("merge", ["keyed", "lexsort"])
+def test_knn_pass_matches_brute_force_with_exact_ties(merge, monkeypatch):
+    if merge == "lexsort":  # the path of sets too big for int64 (row, distance, index) keys
+        monkeypatch.setattr(rerank, "MAX_KEYED_ELEMS", 1)
     feats = integer_features(0, 130)
     sq = (feats ** 2).sum(1)
     d = sq[:, None] + sq[None, :] - 2 * feats @ feats.T  # exact integers

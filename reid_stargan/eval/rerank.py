@@ -164,9 +164,10 @@ class _RunningNeighbours:
         vals, idx = self.vals[r0:r1], self.idx[r0:r1]  # views (B, S)
         threshold = vals.max(axis=1)  # (B,): the current width-th distance (inf while not full)
         if self.seen[r0:r1].min() < self.width:
-            # The width-th distance among the first few columns bounds the tile's own from above:
-            # a cheap filter (a partition of the whole tile costs more than the sort of what passes).
-            sub = min(num_c, 8 * self.width)
+            # The width-th distance among the first 32 x width columns bounds the tile's own from above.
+            # Measured at Market size (width 63): 8 x width let ~300 entries per row through the first
+            # tile of every row block and the merge cost more than the partition saved.
+            sub = min(num_c, 32 * self.width)
             head = tile[:sub].T if transposed else tile[:, :sub]  # (B, sub)
             kth = min(self.width, sub) - 1
             np.minimum(threshold, np.partition(head, kth, axis=1)[:, kth], out=threshold)
@@ -180,13 +181,39 @@ class _RunningNeighbours:
             cand_v = tile[rows, cols]
         if len(rows) == 0:
             return
+        if num_b * (self.num_cols + 1) < MAX_KEYED_ELEMS:
+            self._merge_keyed(vals, idx, rows, cand_v, cols + c0)
+        else:
+            self._merge_lexsorted(vals, idx, rows, cand_v, cols + c0)
+
+    def _merge_keyed(self, vals, idx, rows, cand_v, cand_i) -> None:
+        """Merge by unique int64 (row, distance, index) keys: the lists are already sorted, so only the
+        candidates are sorted and both sides find their new rank by binary search (no sort of the lists)."""
+        num_b, width, num_keys = len(vals), self.width, self.num_cols + 1
+        list_rows = np.repeat(np.arange(num_b), width)
+        list_keys = row_value_col_keys(vals.ravel(), list_rows, idx.ravel(), num_keys)  # ascending
+        cand_keys = row_value_col_keys(cand_v, rows, cand_i, num_keys)
+        order = np.argsort(cand_keys)
+        cand_keys, rows, cand_v, cand_i = cand_keys[order], rows[order], cand_v[order], cand_i[order]
+        cand_row_start = np.r_[0, np.cumsum(np.bincount(rows, minlength=num_b))]
+        # rank in the merged row = own rank on its side + entries of the other side before it
+        cand_rank = (np.searchsorted(list_keys, cand_keys) - rows * width) + (np.arange(len(rows)) - cand_row_start[rows])
+        list_rank = np.tile(np.arange(width), num_b) + (np.searchsorted(cand_keys, list_keys) - cand_row_start[list_rows])
+        keep_list = list_rank < width
+        old_v, old_i = vals.ravel()[keep_list], idx.ravel()[keep_list]  # copies, read before writing
+        vals[list_rows[keep_list], list_rank[keep_list]] = old_v
+        idx[list_rows[keep_list], list_rank[keep_list]] = old_i
+        keep = cand_rank < width
+        vals[rows[keep], cand_rank[keep]] = cand_v[keep]
+        idx[rows[keep], cand_rank[keep]] = cand_i[keep]
+
+    def _merge_lexsorted(self, vals, idx, rows, cand_v, cand_i) -> None:
+        """Merge by one lexsort on (row, distance, index): for sets too big for int64 keys."""
+        num_b = len(vals)
         all_rows = np.concatenate([np.repeat(np.arange(num_b), self.width), rows])
         all_v = np.concatenate([vals.ravel(), cand_v])
-        all_i = np.concatenate([idx.ravel(), cols + c0])
-        if num_b * (self.num_cols + 1) < MAX_KEYED_ELEMS:  # unique int64 keys: one fast sort
-            order = np.argsort(row_value_col_keys(all_v, all_rows, all_i, self.num_cols + 1))
-        else:
-            order = np.lexsort((all_i, all_v, all_rows))  # by (row, distance, index)
+        all_i = np.concatenate([idx.ravel(), cand_i])
+        order = np.lexsort((all_i, all_v, all_rows))
         sorted_rows = all_rows[order]
         row_start = np.r_[0, np.cumsum(np.bincount(all_rows, minlength=num_b))]
         rank = np.arange(len(order)) - row_start[sorted_rows]
@@ -382,10 +409,14 @@ def rerank_distance_chunks(q_feats, g_feats, k1: int = 20, k2: int = 6, lambda_v
     step = query_chunk_size(num_q, num_g, chunk_elems // 4)
     for start in range(0, num_q, step):
         end = min(num_q, start + step)
-        overlap = _min_overlap(V[start:end], Vg_csc)  # (B, G) float64
-        # final = (1 - lambda) * jaccard + lambda * d / row_max, jaccard = 1 - overlap / (2 - overlap)
-        final = (1.0 - overlap / (2.0 - overlap)).astype(np.float32)
-        final *= 1 - lambda_value
+        # final = (1 - lambda) * jaccard + lambda * d / row_max, jaccard = 1 - overlap / (2 - overlap),
+        # in float32 like the dense reference, in place (B x G passes are memory bound).
+        final = _min_overlap(V[start:end], Vg_csc).astype(np.float32)  # (B, G) overlap
+        denominator = np.subtract(np.float32(2.0), final)
+        final /= denominator
+        del denominator
+        np.subtract(np.float32(1.0), final, out=final)
+        final *= np.float32(1 - lambda_value)
         original = computer(q[start:end]).numpy() if computer is not None else pass_.block[start:end].copy()
         original /= row_max[start:end]
         original *= lambda_value
