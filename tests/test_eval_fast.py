@@ -9,7 +9,7 @@ import torch
 from reid_stargan.eval import evaluate, metrics, rerank
 from reid_stargan.eval.metrics import QueryMatchIndex, positive_ranks_chunk, row_value_col_keys
 from reid_stargan.eval.rerank import knn_pass, re_ranking_dense, rerank_distance_chunks
-from reid_stargan.eval.retrieval import DistanceComputer
+from reid_stargan.eval.retrieval import DistanceComputer, inner_products
 
 
 def integer_features(seed, n, dim=6, high=3):
@@ -116,3 +116,14 @@ def test_features_that_require_grad_are_accepted():
     assert m["mAP"] == ref["mAP"] and 0 < m["mAP"] <= 100
     reranked = evaluate(q, g, q_pids, g_pids, q_cams, g_cams, max_rank=10, rerank=True)
     assert 0 < reranked["mAP"] <= 100
+
+
+@pytest.mark.parametrize("width", [16, 37, 100])
+def test_inner_products_with_padded_rows_equal_the_plain_product(width):
+    rng = np.random.default_rng(3)
+    a, b = (torch.from_numpy(rng.standard_normal((n, 24), dtype=np.float32)) for n in (9, width))
+    padded = inner_products(a, b)
+    assert padded.shape == (9, width)
+    assert padded.stride(0) % 16 == 0  # rows start on 64-byte boundaries
+    assert torch.equal(padded, inner_products(a, b, pad_rows=False))
+    assert torch.equal(padded, a @ b.T)

@@ -41,6 +41,7 @@ from .retrieval import (
     METRICS,
     DistanceComputer,
     _as_tensor,
+    inner_products,
     pairwise_distance,
     query_chunk_size,
     row_sq_norms,
@@ -127,7 +128,7 @@ class _SymmetricTiles:
 
     @torch.no_grad()
     def __call__(self, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
-        tile = (self.feats[i0:i1] @ self.feats[j0:j1].T).numpy()  # (Bi, Bj)
+        tile = inner_products(self.feats[i0:i1], self.feats[j0:j1]).numpy()  # (Bi, Bj), rows padded
         if self.metric == "cosine":
             tile *= self.scale[i0:i1, None]
             tile *= self.scale[None, j0:j1]

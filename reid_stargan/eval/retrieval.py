@@ -48,6 +48,22 @@ def query_chunk_size(num_queries: int, num_gallery: int, chunk_elems: int = DEFA
     return int(max(1, min(num_queries, chunk_elems // max(1, num_gallery))))
 
 
+def inner_products(a: torch.Tensor, b: torch.Tensor, pad_rows: bool = True) -> torch.Tensor:
+    """(A, B) products ``a @ b.T``; on CPU written into a buffer whose rows start every 16 floats.
+
+    The returned view may be non-contiguous. Why: with MKL on AVX-512, an output whose row length is
+    not a multiple of 16 floats (Market's 15,913 gallery columns) ran at 129 GFLOPS and the same
+    product into 64-byte-aligned rows at 180 (bench/eval_speed.py, docs/bench/eval.md). Bit-identical.
+    ``pad_rows=False`` gives the plain product (what the reference implementations pay).
+    """
+    width = b.shape[0]
+    stride = -(-width // 16) * 16
+    if not pad_rows or a.device.type != "cpu" or stride == width:
+        return a @ b.T
+    out = torch.empty(a.shape[0], stride, dtype=a.dtype)
+    return torch.mm(a, b.T, out=out[:, :width])
+
+
 class DistanceComputer:
     """Distances from query chunks to one fixed gallery, in the given metric.
 
@@ -55,10 +71,10 @@ class DistanceComputer:
     ``__call__(q)`` with q (B, D) returns (B, G) float32 distances on ``device``.
     """
 
-    def __init__(self, g, metric: str = "cosine", device: str | torch.device = "cpu"):
+    def __init__(self, g, metric: str = "cosine", device: str | torch.device = "cpu", pad_rows: bool = True):
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-        self.metric = metric
+        self.metric, self.pad_rows = metric, pad_rows
         self.device = torch.device(device)
         self.g = _as_tensor(g, self.device)  # (G, D)
         if metric == "cosine":
@@ -74,7 +90,7 @@ class DistanceComputer:
     def __call__(self, q) -> torch.Tensor:
         q = _as_tensor(q, self.device)  # (B, D)
         if self.metric == "cosine":
-            dist = l2_normalize(q) @ self.g.T  # (B, G)
+            dist = inner_products(l2_normalize(q), self.g, self.pad_rows)  # (B, G)
             if dist.device.type == "cpu":
                 # numpy for the elementwise passes on CPU (same IEEE rounding as torch): torch's intra-op
                 # threads make each memory-bound pass several times slower on a CPU shared with other jobs.
@@ -84,14 +100,18 @@ class DistanceComputer:
             else:
                 dist.mul_(self.g_scale).neg_().add_(1.0)
         else:
-            dist = torch.addmm(self.g_sq[None, :], q, self.g.T, beta=1.0, alpha=-2.0)
-            dist.add_(q.square().sum(1, keepdim=True))
+            # -2 <q, g> + |g|^2 + |q|^2: the same roundings as addmm (the factor -2 is exact).
+            dist = inner_products(q, self.g, self.pad_rows)  # (B, G)
+            dist.mul_(-2.0).add_(self.g_sq).add_(q.square().sum(1, keepdim=True))
         return dist
 
 
 def pairwise_distance(q, g, metric: str = "cosine") -> np.ndarray:
-    """Full (Q, G) distance matrix as numpy float32 (reference path; small sets only)."""
-    return DistanceComputer(g, metric)(q).cpu().numpy()
+    """Full (Q, G) distance matrix as numpy float32 (reference path; small sets only).
+
+    A plain product (no padded rows), as the common toolkits compute it: the references' cost.
+    """
+    return DistanceComputer(g, metric, pad_rows=False)(q).cpu().numpy()
 
 
 def iter_distance_chunks(
