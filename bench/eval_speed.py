@@ -11,6 +11,7 @@ Run each big size in its own process so the peak-memory numbers are its own.
 Example::
 
     OMP_NUM_THREADS=2 python bench/eval_speed.py --sizes tiny market
+    OMP_NUM_THREADS=2 python bench/eval_speed.py --sizes rerank-market --repeat 3   # medians of 3
     nohup python bench/eval_speed.py --sizes distractors > bench/results/distractors.log 2>&1 &
 """
 
@@ -188,19 +189,29 @@ def bench_exact(name: str, data, reference_queries: int | None) -> dict:
     return result
 
 
-def bench_rerank(name: str, data, dense: bool) -> dict:
+def repeated(repeat: int, fn, *args, **kwargs):
+    """(last output, median seconds, all seconds) of ``repeat`` calls: this VM's timings vary by ~10 %."""
+    times = []
+    for _ in range(repeat):
+        out, seconds = timed(fn, *args, **kwargs)
+        times.append(round(seconds, 3))
+    return out, float(np.median(times)), times
+
+
+def bench_rerank(name: str, data, dense: bool, repeat: int = 1) -> dict:
     q, g, q_pids, g_pids, q_cams, g_cams = data
     result = {"size": name, "Q": len(q), "G": len(g), "load_start": load_average()}
     base_rss = rss_mb()
     reset_peak_rss()
-    sparse, result["sparse_s"] = timed(evaluate, q, g, q_pids, g_pids, q_cams, g_cams, rerank=True)
+    sparse, result["sparse_s"], result["sparse_runs_s"] = repeated(
+        repeat, evaluate, q, g, q_pids, g_pids, q_cams, g_cams, rerank=True)
     result["sparse_peak_extra_mb"] = round(peak_rss_mb() - base_rss, 1)
     result["sparse_metrics"] = summary(sparse)
     if dense:  # (skipped at MSMT size: one more Q x G pass, minutes, for context only)
         result["no_rerank_metrics"] = summary(evaluate(q, g, q_pids, g_pids, q_cams, g_cams))
         reset_peak_rss()
-        ref, result["dense_s"] = timed(evaluate, q, g, q_pids, g_pids, q_cams, g_cams, rerank=True,
-                                       backend="reference")
+        ref, result["dense_s"], result["dense_runs_s"] = repeated(
+            repeat, evaluate, q, g, q_pids, g_pids, q_cams, g_cams, rerank=True, backend="reference")
         result["dense_peak_extra_mb"] = round(peak_rss_mb() - base_rss, 1)
         result["dense_metrics"] = summary(ref)
         result["mAP_diff"] = abs(ref["mAP"] - sparse["mAP"])
@@ -221,6 +232,8 @@ def main(argv=None) -> None:
     parser.add_argument("--reference-queries", type=int, default=300,
                         help="query subset for the reference check at msmt / distractors size")
     parser.add_argument("--no-dense", action="store_true", help="skip the dense re-ranking reference")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="re-ranking sizes: time sparse and dense this many times each, report medians")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(json.dumps({"machine": platform.processor() or platform.machine(), "threads": args.threads,
@@ -229,7 +242,8 @@ def main(argv=None) -> None:
         num_q, num_g, num_ids = SIZES[name]
         data = make_features(num_q, num_g, num_ids)
         if name.startswith("rerank"):
-            result = bench_rerank(name, data, dense=name in ("rerank-small", "rerank-market") and not args.no_dense)
+            result = bench_rerank(name, data, dense=name in ("rerank-small", "rerank-market") and not args.no_dense,
+                                  repeat=args.repeat)
         else:
             result = bench_exact(name, data, None if name in ("tiny", "market") else args.reference_queries)
         print(json.dumps(result), flush=True)
