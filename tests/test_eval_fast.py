@@ -127,3 +127,16 @@ def test_inner_products_with_padded_rows_equal_the_plain_product(width):
     assert padded.stride(0) % 16 == 0  # rows start on 64-byte boundaries
     assert torch.equal(padded, inner_products(a, b, pad_rows=False))
     assert torch.equal(padded, a @ b.T)
+
+
+def test_knn_pass_with_split_diagonal_tiles_matches_brute_force():
+    # 1,100 items: a 1,024-row diagonal tile, computed from three half blocks and one transposed copy.
+    feats = integer_features(4, 1100, dim=8)
+    sq = (feats ** 2).sum(1)
+    d = sq[:, None] + sq[None, :] - 2 * feats @ feats.T  # exact integers
+    out = knn_pass(feats, 30, "euclidean", split=100)
+    idx, dist = brute_force_knn(d, 30)
+    assert (out.idx == idx).all()
+    assert np.array_equal(out.dist, dist)
+    assert np.array_equal(out.row_max, d.max(1))
+    assert np.array_equal(out.block, d[:100, 100:])
