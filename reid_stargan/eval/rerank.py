@@ -13,8 +13,8 @@ The sparse version needs only each item's nearest neighbours and its row maximum
 square tiles of the symmetric N x N distances (tiles on and above the diagonal only, never the whole
 matrix), the k-reciprocal expansion by sparse matrix products, V as a scipy CSR matrix, and the final
 query x gallery distances yielded chunk by chunk. Both order neighbours by (distance, index).
-Market size (3,368 x 15,913, 2048-d) on a 2-core CPU: 31 s vs 98 s for the dense reference, which
-needs ~6 GB (docs/bench/eval.md).
+Market size (3,368 x 15,913, 2048-d) on an idle 2-core CPU: ~7 s vs 70-78 s for the dense reference,
+which needs ~6 GB (10-11x; docs/bench/eval.md).
 
 Example::
 
