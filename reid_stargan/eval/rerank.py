@@ -182,9 +182,9 @@ class _RunningNeighbours:
 
     A tile only passes the entries no larger than the row's current width-th distance (one
     comparison; for a row's first tile, the tile's own width-th distance): few per row once the lists
-    have settled. Those are merged into the lists, which stay sorted by (distance, index), by
-    (row, distance, index) order, so ties are kept by lowest index and the lists are exactly the
-    first ``width`` of the (distance, index) order.
+    have settled. Those are merged into the lists (always sorted) in (row, distance, index) order, so
+    ties are kept by lowest index and the lists are exactly the first ``width`` of the (distance,
+    index) order.
     """
 
     def __init__(self, n: int, width: int):
