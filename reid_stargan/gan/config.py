@@ -61,7 +61,10 @@ class TrainConfig:
 @dataclass
 class RuntimeConfig:
     device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # bf16 autocast on CUDA where supported (never on CPU); GP stays fp32
+    # bf16 autocast where the device has bf16 kernels (CUDA, or a CPU with AVX512-BF16 / AMX); the
+    # gradient penalty stays fp32. Off by default: the paper trained in fp32 (docs/RESULTS.md has
+    # the bf16-vs-fp32 comparison that lets the CPU configs opt in).
+    amp: bool = False
     channels_last: bool = True  # CUDA only
     compile: bool = False  # torch.compile G and D (CUDA only; the GP uses the uncompiled D)
     in_memory: bool = False  # decode every image once into a uint8 tensor
@@ -74,6 +77,9 @@ class LogConfig:
     log_every: int = 10  # iterations between stats.jsonl / TensorBoard records
     sample_every: int = 1000
     checkpoint_every: int = 10000
+    # also keep checkpoints/generator_<step>.pt at every multiple of this (0: only the latest), so
+    # that translation quality can be measured against iterations and a checkpoint chosen
+    snapshot_every: int = 0
     sample_rows: int = 8  # fixed inputs per data set in the sample grid
     eval_images: int = 256  # images per data set for the final D accuracy in summary.json
     tensorboard: bool = True

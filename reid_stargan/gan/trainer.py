@@ -50,7 +50,7 @@ from reid_stargan.gan.labels import LabelLayout, permute_targets
 from reid_stargan.gan.losses import classification_correct, d_loss, g_loss
 from reid_stargan.gan.models import Discriminator, Generator
 from reid_stargan.gan.schedule import lr_at
-from reid_stargan.utils.distributed import DistInfo, init_distributed
+from reid_stargan.utils.distributed import DistInfo, bf16_supported, init_distributed
 from reid_stargan.utils.io import (
     atomic_torch_save,
     atomic_write_bytes,
@@ -102,7 +102,7 @@ class Trainer:
         t = cfg.train
         self.g_opt = torch.optim.Adam(self.G.parameters(), t.g_lr, (t.beta1, t.beta2))
         self.d_opt = torch.optim.Adam(self.D.parameters(), t.d_lr, (t.beta1, t.beta2))
-        self.amp_dtype = torch.bfloat16 if cuda and cfg.runtime.amp and torch.cuda.is_bf16_supported() else None
+        self.amp_dtype = torch.bfloat16 if cfg.runtime.amp and bf16_supported(self.device) else None
         # torch.compile cannot differentiate twice, so the gradient penalty always uses the plain D.
         self.G_run, self.D_run = self.G, self.D
         if cuda and cfg.runtime.compile:
@@ -290,6 +290,9 @@ class Trainer:
         atomic_torch_save(state, self.ckpt_dir / "last.pt")
         save_inference(self.ckpt_dir / "generator.pt", self.G, "generator", meta)
         save_inference(self.ckpt_dir / "discriminator.pt", self.D, "discriminator", meta)
+        every = self.cfg.log.snapshot_every
+        if every and self.step % every == 0:  # kept generators: quality against iterations, model choice
+            save_inference(self.ckpt_dir / f"generator_{self.step:06d}.pt", self.G, "generator", meta)
 
     @torch.no_grad()
     def save_samples(self) -> Path | None:

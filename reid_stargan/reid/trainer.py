@@ -27,7 +27,7 @@ from reid_stargan.reid.config import ReidConfig
 from reid_stargan.reid.data import check_records, drop_unreadable, make_train_loader
 from reid_stargan.reid.modes import BaselineMode, CamStyleMode, HHLMode
 from reid_stargan.reid.samplers import CamStyleBatchBuilder, HHLBatchBuilder, PKBatchBuilder, describe_batch
-from reid_stargan.utils.distributed import DistInfo, barrier, init_distributed
+from reid_stargan.utils.distributed import DistInfo, barrier, bf16_supported, init_distributed
 from reid_stargan.utils.io import atomic_write_json, atomic_write_text
 from reid_stargan.utils.rundir import RunLogger
 from reid_stargan.utils.seed import capture_rng_state, draw_seed, restore_rng_state, seed_everything
@@ -222,12 +222,13 @@ def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None
 
     device = info.device
     on_cuda = device.type == "cuda"
-    use_amp = cfg.train.amp and on_cuda
+    # fp16 + loss scaling on CUDA; bf16 (no scaling needed) on CPUs with bf16 kernels.
+    use_amp = cfg.train.amp and (on_cuda or bf16_supported(device))
     model = ckpt.model_from_config(cfg, setup.num_classes if cfg.loss.id_weight > 0 else 0).to(device)
     if on_cuda and cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer, scheduler = make_optimizer(model, cfg)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and on_cuda)
     start_epoch, start_iter = 0, 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -244,7 +245,8 @@ def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None
     writer = _tensorboard(run_dir, cfg, info, log)
     epochs, iters = cfg.optim.epochs, setup.iters_per_epoch
     stop_epoch = epochs if stop_after_epochs is None else min(epochs, stop_after_epochs)
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if use_amp else nullcontext
+    amp_dtype = torch.float16 if on_cuda else torch.bfloat16
+    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if use_amp else nullcontext
     train_model.train()
     for epoch in range(start_epoch, stop_epoch):
         batches = setup.mode.build_batches(epoch, iters)[start_iter:]

@@ -56,3 +56,10 @@ def barrier() -> None:
 def cleanup() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 autocast has fast kernels here (CUDA bf16, or oneDNN bf16 on AVX512-BF16 / AMX CPUs)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
