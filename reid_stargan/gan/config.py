@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reid_stargan.data.config import DataConfig
+from reid_stargan.gan.schedule import LR_SCHEDULES
 
 
 @dataclass
@@ -45,7 +46,11 @@ class GanConfig:
 class TrainConfig:
     batch_size: int = 16  # global batch; split evenly over torchrun ranks
     num_iters: int = 200000  # iterations (one D update per data set each; G every n_critic-th)
-    num_iters_decay: int = 100000  # last iterations over which lr decays linearly to exactly 0
+    num_iters_decay: int = 100000  # last iterations over which lr decays (see lr_schedule)
+    # linear: to exactly 0 at the last iteration. official: yunjey/stargan's base/num_iters_decay
+    # subtracted every lr_update_step iterations, which ends at 0.999 x base (gan/schedule.py)
+    lr_schedule: str = "linear"
+    lr_update_step: int = 1000  # official schedule only (official default 1000)
     g_lr: float = 1e-4
     d_lr: float = 1e-4
     beta1: float = 0.5
@@ -111,6 +116,10 @@ class StarGANConfig:
             problems.append(f"train.num_iters_decay ({t.num_iters_decay}) must be within 0..train.num_iters ({t.num_iters})")
         if not 0 <= t.identity_warmup < t.num_iters:
             problems.append(f"train.identity_warmup ({t.identity_warmup}) must be within 0..train.num_iters - 1")
+        if t.lr_schedule not in LR_SCHEDULES:
+            problems.append(f"train.lr_schedule must be one of {list(LR_SCHEDULES)}, got {t.lr_schedule!r}")
+        if t.lr_update_step < 1:
+            problems.append(f"train.lr_update_step must be >= 1, got {t.lr_update_step}")
         if t.n_critic < 1 or t.batch_size < 1:
             problems.append("train.n_critic and train.batch_size must be >= 1")
         if any(s < 4 or s % 4 for s in g.image_size):

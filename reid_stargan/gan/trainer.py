@@ -49,7 +49,7 @@ from reid_stargan.gan.data import BatchStream, augment_batch, build_domain_data,
 from reid_stargan.gan.labels import LabelLayout, permute_targets
 from reid_stargan.gan.losses import classification_correct, d_loss, g_loss
 from reid_stargan.gan.models import Discriminator, Generator
-from reid_stargan.gan.schedule import lr_at
+from reid_stargan.gan.schedule import schedule_lr
 from reid_stargan.utils.distributed import DistInfo, bf16_supported, init_distributed
 from reid_stargan.utils.io import (
     atomic_torch_save,
@@ -191,8 +191,9 @@ class Trainer:
 
     def train_iteration(self, i: int) -> dict[str, torch.Tensor]:
         cfg, layout, lam = self.cfg, self.layout, self.cfg.gan
-        lr_g = lr_at(i, cfg.train.g_lr, cfg.train.num_iters, cfg.train.num_iters_decay)
-        lr_d = lr_at(i, cfg.train.d_lr, cfg.train.num_iters, cfg.train.num_iters_decay)
+        t = cfg.train
+        lr_g = schedule_lr(t.lr_schedule, i, t.g_lr, t.num_iters, t.num_iters_decay, t.lr_update_step)
+        lr_d = schedule_lr(t.lr_schedule, i, t.d_lr, t.num_iters, t.num_iters_decay, t.lr_update_step)
         for group in self.g_opt.param_groups:
             group["lr"] = lr_g
         for group in self.d_opt.param_groups:
