@@ -43,8 +43,15 @@ class CamStyleConfig:
     root: str = ""  # folder or manifest.jsonl of generated images; --camstyle overrides it
     share: float = 0.264  # generated / (real + generated) per batch; the paper's 46 of 128 + 46
     lsr_epsilon: float = 0.1  # label-smoothing regularisation on generated images' identity targets
+    # "paper": mean CE over real + generated_weight x mean LSR loss over generated images (the
+    # official CamStyle code; generated images carry half of the identity gradient); "pooled": one
+    # mean over all images (generated ones carry their share, 26 % at share 0.264)
+    loss_form: Literal["paper", "pooled"] = "paper"
+    generated_weight: float = 1.0
     same_ids: bool = True  # draw the generated images from the batch's P identities (triplet positives)
-    triplet: bool = True  # generated images take part in the triplet loss as positives / negatives
+    # generated images in the batch-hard triplet as positives / negatives: CamStyle has no triplet
+    # on them, and as the "hardest" positives imperfect translations hurt (-0.6 mAP, docs/RESULTS.md)
+    triplet: bool = False
 
 
 @dataclass

@@ -27,6 +27,8 @@ def batch_hard_triplet(feats: torch.Tensor, labels: torch.Tensor, margin: float 
     Anchors without a positive or a negative in the batch are left out.
     """
     assert feats.dim() == 2 and labels.shape == (feats.shape[0],), (feats.shape, labels.shape)
+    if len(labels) < 2:  # e.g. no real image in a batch: nothing to compare
+        return feats.sum() * 0.0
     dist = pairwise_distances(feats.float())  # (B, B)
     same = labels[:, None] == labels[None, :]  # (B, B)
     eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)

@@ -2,7 +2,8 @@
 
 * baseline: P x K real images; smoothed identity CE + batch-hard triplet.
 * camstyle (Zhong et al. CVPR 2018): + generated images at a share of the batch, with LSR targets
-  (epsilon 0.1) for the identity loss; optionally in the triplet as positives / negatives.
+  (epsilon 0.1) for the identity loss, weighted as the official code does (mean over real + mean
+  over generated) or pooled; optionally in the triplet as positives / negatives.
 * hhl (Zhong et al. ECCV 2018): source P x K + unlabelled target images with their camera-style
   versions; loss = source identity CE + 0.5 x batch-hard triplet over source and target.
 
@@ -55,9 +56,32 @@ class CamStyleMode(BaselineMode):
     name = "camstyle"
 
     def __init__(self, builder: CamStyleBatchBuilder, loss_cfg: LossConfig, num_classes: int,
-                 lsr_epsilon: float = 0.1, triplet_with_generated: bool = True):
+                 lsr_epsilon: float = 0.1, triplet_with_generated: bool = True, loss_form: str = "pooled",
+                 generated_weight: float = 1.0):
         super().__init__(builder, loss_cfg, num_classes)
+        if loss_form not in ("paper", "pooled"):
+            raise ValueError(f"camstyle.loss_form must be 'paper' or 'pooled', got {loss_form!r}")
         self.lsr_epsilon, self.triplet_with_generated = lsr_epsilon, triplet_with_generated
+        self.loss_form, self.generated_weight = loss_form, generated_weight
+
+    def _camstyle_id_loss(self, logits, labels, generated) -> dict[str, torch.Tensor]:
+        """"paper" (the official CamStyle code): mean CE over the real images + weight x mean LSR loss
+        over the generated ones, so at weight 1 generated images carry half of the identity gradient
+        whatever their share. "pooled": one mean over all images (generated ones weigh by their share)."""
+        smoothing, device = self.loss_cfg.label_smoothing, labels.device
+        if self.loss_form == "pooled":
+            eps = torch.where(generated, torch.tensor(self.lsr_epsilon), torch.tensor(smoothing)).to(device)
+            return {"id": self._id_loss(logits, labels, eps)}
+        real = ~generated
+        out = {"id_real": self._id_loss(logits[real], labels[real],
+                                        torch.full((int(real.sum()),), smoothing, device=device))}
+        if generated.any():
+            out["id_generated"] = self._id_loss(logits[generated], labels[generated],
+                                                torch.full((int(generated.sum()),), self.lsr_epsilon, device=device))
+            out["id"] = out["id_real"] + self.generated_weight * out["id_generated"]
+        else:
+            out["id"] = out["id_real"]
+        return out
 
     def compute_loss(self, feats, logits, labels, generated, labelled):
         cfg = self.loss_cfg
@@ -65,8 +89,7 @@ class CamStyleMode(BaselineMode):
         total = feats.new_zeros(())
         if cfg.id_weight > 0:
             # Real images: the baseline's smoothing; generated ones: LSR with lsr_epsilon.
-            eps = torch.where(generated, torch.tensor(self.lsr_epsilon), torch.tensor(cfg.label_smoothing))
-            out["id"] = self._id_loss(logits, labels, eps.to(labels.device))
+            out.update(self._camstyle_id_loss(logits, labels, generated))
             total = total + cfg.id_weight * out["id"]
         if cfg.triplet_weight > 0:
             if self.triplet_with_generated:  # real anchors; generated images as positives / negatives
