@@ -92,12 +92,13 @@ def features_from_checkpoint(checkpoint: str, config: str | None, overrides: lis
 
 
 def format_table(metrics: dict) -> str:
-    keys = ["mAP", *(f"rank{k}" for k in REPORTED_RANKS), "mINP"]
-    head = " | ".join(f"{k:>7}" for k in keys)
-    row = " | ".join(f"{metrics[k]:7.2f}" for k in keys)
+    keys = ["mAP", "mAP_trapezoid", *(f"rank{k}" for k in REPORTED_RANKS), "mINP"]
+    head = " | ".join(f"{k:>{max(7, len(k))}}" for k in keys)
+    row = " | ".join(f"{metrics[k]:{max(7, len(k))}.2f}" for k in keys)
     tail = (f"valid queries {metrics['num_valid_queries']} (skipped {metrics['num_skipped_queries']}), "
-            f"gallery {metrics['num_gallery']}, metric {metrics['metric']}, AP {metrics['ap']}, "
-            f"rerank {metrics['rerank']}")
+            f"gallery {metrics['num_gallery']}, metric {metrics['metric']}, rerank {metrics['rerank']}\n"
+            "mAP: finite-sum AP (torchreid / fast-reid); mAP_trapezoid: Market-1501 MATLAB / open-reid AP "
+            "(CamStyle, HHL)")
     return f"{head}\n{'-' * len(head)}\n{row}\n{tail}"
 
 

@@ -9,7 +9,11 @@ Example::
     g = rng.normal(size=(200, 32)).astype("f4") + 3 * np.eye(50, 32, dtype="f4")[g_pids]
     q = g[::4] + 0.1 * rng.normal(size=(50, 32)).astype("f4")
     m = evaluate(q, g, np.arange(50), g_pids, np.full(50, 9), g_cams)
-    print(m["mAP"], m["rank1"])
+    print(m["mAP"], m["mAP_trapezoid"], m["rank1"])
+
+Both AP forms are always reported (see :mod:`.metrics`): ``mAP`` is the finite sum (torchreid /
+fast-reid), ``mAP_trapezoid`` the Market-1501 MATLAB / open-reid trapezoid that CamStyle and HHL
+report.
 
 Backends (all exact; they differ in speed and memory, and agree to float rounding):
 
@@ -22,6 +26,8 @@ Backends (all exact; they differ in speed and memory, and agree to float roundin
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -79,7 +85,7 @@ def _all_finite(feats, rows_per_block: int = 65536) -> bool:
 
 def _to_percent(raw: dict, max_rank: int) -> dict:
     cmc = np.asarray(raw["cmc"])
-    out = {"mAP": 100.0 * raw["mAP"]}
+    out = {"mAP": 100.0 * raw["mAP"], "mAP_trapezoid": 100.0 * raw["mAP_trapezoid"]}
     for k in REPORTED_RANKS:
         out[f"rank{k}"] = 100.0 * float(cmc[min(k, len(cmc)) - 1])
     out["mINP"] = 100.0 * raw["mINP"]
@@ -165,14 +171,21 @@ def evaluate(
     """Single-query re-ID evaluation (torchreid / fast-reid protocol; see :mod:`.metrics`).
 
     q_feats (Q, D), g_feats (G, D): float features (numpy or torch); the pids/camids: (Q,) / (G,) ints,
-    gallery pid -1 = junk. Returns {"mAP", "rank1", "rank5", "rank10", "rank20", "mINP" (percent),
-    "num_valid_queries", "num_skipped_queries", "cmc" (percent, length max_rank), and the settings}.
+    gallery pid -1 = junk. Returns {"mAP" (finite-sum AP), "mAP_trapezoid" (Market-1501 MATLAB /
+    open-reid AP), "rank1", "rank5", "rank10", "rank20", "mINP" (percent), "num_valid_queries",
+    "num_skipped_queries", "cmc" (percent, length max_rank), and the settings}.
+    `ap` is kept for old callers and changes no number: both forms are always computed. Asking for
+    "trapezoid" warns, because it used to put the trapezoid form under "mAP".
     Raises ValueError on mismatched lengths, NaN/Inf features, empty sets, or no valid query.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if ap not in AP_MODES:
         raise ValueError(f"ap must be one of {AP_MODES}, got {ap!r}")
+    if ap != "finite":
+        warnings.warn("evaluate(ap=...) no longer changes 'mAP': 'mAP' is always the finite sum and "
+                      "'mAP_trapezoid' the trapezoid form; read the key you need", DeprecationWarning,
+                      stacklevel=2)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     q_pids, g_pids, q_camids, g_camids = validate_inputs(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids)
@@ -188,25 +201,25 @@ def evaluate(
 
             raw = eval_reference(
                 re_ranking_dense(q_feats, g_feats, rerank_k1, rerank_k2, rerank_lambda, metric),
-                q_pids, g_pids, q_camids, g_camids, max_rank, ap)
+                q_pids, g_pids, q_camids, g_camids, max_rank)
         else:
             chunks = rerank_distance_chunks(q_feats, g_feats, rerank_k1, rerank_k2, rerank_lambda, metric,
                                             chunk_elems=chunk_elems, device=device)
             ranks, rows = _ranks_from_chunks(chunks, q_pids, q_camids, QueryMatchIndex(g_pids, g_camids))
-            raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank, ap)
+            raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank)
     elif backend == "reference":
         raw = eval_reference(pairwise_distance(q_feats, g_feats, metric), q_pids, g_pids, q_camids, g_camids,
-                             max_rank, ap)
+                             max_rank)
     elif backend == "faiss":
         ranks, rows = _faiss_positive_ranks(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, metric,
                                             max_rank)
-        raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank, ap)
+        raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank)
     else:
         chunks = iter_distance_chunks(q_feats, g_feats, metric, chunk_elems, device)
         ranks, rows = _ranks_from_chunks(chunks, q_pids, q_camids, QueryMatchIndex(g_pids, g_camids))
-        raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank, ap)
+        raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank)
 
     out = _to_percent(raw, max_rank)
-    out.update({"metric": metric, "ap": ap, "rerank": bool(rerank), "backend": backend,
+    out.update({"metric": metric, "rerank": bool(rerank), "backend": backend,
                 "num_queries": num_q, "num_gallery": num_g, "max_rank": len(out["cmc"])})
     return out

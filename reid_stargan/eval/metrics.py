@@ -5,8 +5,15 @@ Protocol (single query, as torchreid's ``eval_market1501`` and fast-reid impleme
 * for each query, gallery items with the same pid AND the same camera are removed;
 * gallery items with pid -1 are junk and removed for every query;
 * a query with no remaining true match is skipped (and counted);
-* AP is the non-interpolated finite sum ``mean_i (i / rank_i)`` over the true matches
-  (``ap="trapezoid"`` gives the official Market-1501 MATLAB ``compute_AP`` instead);
+* AP comes in both forms, always both reported:
+
+  - ``mAP``: the non-interpolated finite sum ``mean_i (i / rank_i)`` over the true matches
+    (torchreid ``eval_market1501``, fast-reid, sklearn >= 0.19 ``average_precision_score``);
+  - ``mAP_trapezoid``: the Market-1501 MATLAB ``compute_AP``, the trapezoid between the precision
+    just before each hit (1 when the hit is at rank 1) and the precision at the hit,
+    ``mean_i ((i - 1) / (rank_i - 1) + i / rank_i) / 2``. open-reid's ``mean_ap`` gave this form with
+    the sklearn < 0.19 of its time (``auc`` of the precision-recall curve); CamStyle and HHL evaluate
+    with it. It is never above the finite sum for the same ranking.
 * CMC rank-k is the fraction of valid queries whose first true match is within the top k,
   cut at ``max_rank`` (reduced to the gallery size when that is smaller);
 * mINP (fast-reid) is ``mean(num_matches / rank_of_last_match)``.
@@ -26,13 +33,8 @@ import warnings
 import numpy as np
 import torch
 
-AP_MODES = ("finite", "trapezoid")
+AP_MODES = ("finite", "trapezoid")  # AP forms; evaluate() reports both: "mAP" and "mAP_trapezoid"
 MAX_KEYED_ELEMS = (1 << 31) - 1  # rows x gallery of one candidate sort, so its int64 keys cannot overflow
-
-
-def _check_ap(ap: str) -> None:
-    if ap not in AP_MODES:
-        raise ValueError(f"ap must be one of {AP_MODES}, got {ap!r}")
 
 
 def effective_max_rank(max_rank: int, num_gallery: int) -> int:
@@ -49,20 +51,18 @@ def eval_reference(
     q_camids: np.ndarray,
     g_camids: np.ndarray,
     max_rank: int = 50,
-    ap: str = "finite",
 ) -> dict:
     """Plain reference: stable-sort each query's full distance row, then walk it (torchreid style).
 
     distmat: (Q, G) distances (smaller = more similar). Returns the same dict as
     :func:`metrics_from_ranks` (fractions in [0, 1], not percent). O(Q G log G); for tests and benches.
     """
-    _check_ap(ap)
     num_q, num_g = distmat.shape
     max_rank = effective_max_rank(max_rank, num_g)
     indices = np.argsort(distmat, axis=1, kind="stable")  # (Q, G)
     matches = (g_pids[indices] == q_pids[:, None]).astype(np.int32)
 
-    all_cmc, all_ap, all_inp = [], [], []
+    all_cmc, all_ap, all_ap_trap, all_inp = [], [], [], []
     for q_idx in range(num_q):
         order = indices[q_idx]
         remove = (g_pids[order] == q_pids[q_idx]) & (g_camids[order] == q_camids[q_idx])
@@ -81,19 +81,18 @@ def eval_reference(
         num_rel = raw_cmc.sum()
         hit_ranks = np.flatnonzero(raw_cmc)  # 0-based
         precision = np.arange(1, num_rel + 1) / (hit_ranks + 1.0)
-        if ap == "finite":
-            all_ap.append(precision.sum() / num_rel)
-        else:
-            # Market-1501 MATLAB compute_AP: trapezoid between the precision just before each hit
-            # (1.0 when the hit is at rank 1) and the precision at the hit.
-            prev = np.where(hit_ranks > 0, np.arange(num_rel) / np.maximum(hit_ranks, 1), 1.0)
-            all_ap.append(((prev + precision) / 2).sum() / num_rel)
+        all_ap.append(precision.sum() / num_rel)
+        # Market-1501 MATLAB compute_AP: trapezoid between the precision just before each hit
+        # (1.0 when the hit is at rank 1) and the precision at the hit.
+        prev = np.where(hit_ranks > 0, np.arange(num_rel) / np.maximum(hit_ranks, 1), 1.0)
+        all_ap_trap.append(((prev + precision) / 2).sum() / num_rel)
 
     num_valid = len(all_ap)
     if num_valid == 0:
         raise ValueError("no query has a true match in the gallery (after same-camera and junk removal)")
     return {
         "mAP": float(np.mean(all_ap)),
+        "mAP_trapezoid": float(np.mean(all_ap_trap)),
         "mINP": float(np.mean(all_inp)),
         "cmc": np.asarray(all_cmc, dtype=np.float64).mean(0),
         "num_valid_queries": num_valid,
@@ -107,17 +106,15 @@ def metrics_from_ranks(
     num_queries: int,
     num_gallery: int,
     max_rank: int = 50,
-    ap: str = "finite",
 ) -> dict:
     """Metrics from the ranks of the true matches.
 
     hit_ranks: (H,) 0-based rank of each true match in its query's filtered ranked gallery list.
     hit_query: (H,) the query index of each entry. Entries of one query must be contiguous and in
     ascending rank order. Queries without an entry are the skipped ones.
-    Returns {"mAP", "mINP", "cmc" (array of length max_rank), "num_valid_queries",
-    "num_skipped_queries"}, fractions in [0, 1].
+    Returns {"mAP" (finite sum), "mAP_trapezoid", "mINP", "cmc" (array of length max_rank),
+    "num_valid_queries", "num_skipped_queries"}, fractions in [0, 1].
     """
-    _check_ap(ap)
     max_rank = effective_max_rank(max_rank, num_gallery)
     hit_ranks = np.asarray(hit_ranks, dtype=np.float64)
     hit_query = np.asarray(hit_query, dtype=np.int64)
@@ -128,12 +125,9 @@ def metrics_from_ranks(
     hit_number = np.arange(len(hit_ranks)) - np.repeat(starts, counts) + 1.0  # i = 1..m within a query
 
     precision = hit_number / (hit_ranks + 1.0)
-    if ap == "finite":
-        per_hit = precision
-    else:
-        prev = np.where(hit_ranks > 0, (hit_number - 1) / np.maximum(hit_ranks, 1), 1.0)
-        per_hit = (prev + precision) / 2
-    ap_per_query = np.add.reduceat(per_hit, starts) / counts
+    prev = np.where(hit_ranks > 0, (hit_number - 1) / np.maximum(hit_ranks, 1), 1.0)  # precision before the hit
+    ap_per_query = np.add.reduceat(precision, starts) / counts
+    ap_trapezoid_per_query = np.add.reduceat((prev + precision) / 2, starts) / counts
 
     last = starts + counts - 1
     inp_per_query = counts / (hit_ranks[last] + 1.0)
@@ -143,6 +137,7 @@ def metrics_from_ranks(
     num_valid = len(starts)
     return {
         "mAP": float(ap_per_query.mean()),
+        "mAP_trapezoid": float(ap_trapezoid_per_query.mean()),
         "mINP": float(inp_per_query.mean()),
         "cmc": cmc,
         "num_valid_queries": int(num_valid),
