@@ -13,7 +13,10 @@ from pathlib import Path
 
 from reid_stargan.utils.io import atomic_write_json, atomic_write_text
 
-METRICS = ("mAP", "rank1", "rank5", "rank10")
+METRICS = ("mAP", "mAP_trapezoid", "rank1", "rank5", "rank10")
+# Said under every table that shows an mAP (reid_stargan.eval.metrics defines both forms).
+AP_CAPTION = ("mAP: finite-sum AP (torchreid / fast-reid). mAP_trapezoid: trapezoid AP of the Market-1501 "
+              "MATLAB code and of open-reid with sklearn < 0.19, the form CamStyle and HHL report.")
 # What must be equal for a baseline and a +CamStyle run to be compared: the same updates on the same
 # real images. The generated images a CamStyle batch adds on top (batch_size, generated_per_batch)
 # are the difference being measured, so they are not compared.
@@ -36,10 +39,15 @@ def check_same_schedule(baseline: dict, camstyle: dict) -> None:
         raise ReportError(f"baseline and +CamStyle were trained with different schedules ({detail})")
 
 
+def _reported(runs: list[dict]) -> list[str]:
+    """The METRICS every run has (metrics.json written before mAP_trapezoid existed lacks it)."""
+    return [m for m in METRICS if all(m in r for r in runs)]
+
+
 def summarize(runs: list[dict]) -> dict:
     """Mean (and sample std when several seeds ran) of each metric, in percent."""
     out = {}
-    for m in METRICS:
+    for m in _reported(runs):
         values = [r[m] for r in runs]
         out[m] = round(statistics.fmean(values), 2)
         if len(values) > 1:
@@ -50,7 +58,7 @@ def summarize(runs: list[dict]) -> dict:
 def gain_of(baseline_runs: list[dict], camstyle_runs: list[dict]) -> dict:
     """Mean per-seed gain (+CamStyle minus baseline), with its std over seeds when several ran."""
     out = {}
-    for m in METRICS:
+    for m in _reported([*baseline_runs, *camstyle_runs]):
         deltas = [c[m] - b[m] for b, c in zip(baseline_runs, camstyle_runs)]
         out[m] = round(statistics.fmean(deltas), 2)
         if len(deltas) > 1:
@@ -59,6 +67,8 @@ def gain_of(baseline_runs: list[dict], camstyle_runs: list[dict]) -> dict:
 
 
 def _cell(row: dict, m: str, signed: bool = False) -> str:
+    if m not in row:
+        return "–"
     value = f"{row[m]:+.2f}" if signed else f"{row[m]:.2f}"
     return f"{value} ± {row[m + '_std']:.2f}" if f"{m}_std" in row else value
 
@@ -69,7 +79,7 @@ def results_table(rows: dict, gain: dict, seeds: list[int]) -> str:
              for name, r in (("baseline", rows["baseline"]), ("+CamStyle", rows["camstyle"]))]
     lines.append("| gain | " + " | ".join(_cell(gain, m, signed=True) for m in METRICS) + " |")
     note = f"\n\nseeds: {seeds} (mean ± sample std over seeds)" if len(seeds) > 1 else f"\n\nseed: {seeds[0]}"
-    return head + "\n".join(lines) + note
+    return head + "\n".join(lines) + note + ". " + AP_CAPTION
 
 
 def write_report(pipeline, runs: dict[str, list[dict]], face: dict | None, quality: dict | None) -> dict:
@@ -104,7 +114,7 @@ def write_report(pipeline, runs: dict[str, list[dict]], face: dict | None, quali
         "seeds": list(cfg.seeds),
         "rows": rows,
         "gain": gain,
-        "per_seed": {k: [{m: r[m] for m in (*METRICS, "mINP")} for r in v] for k, v in runs.items()},
+        "per_seed": {k: [{m: r[m] for m in (*METRICS, "mINP") if m in r} for r in v] for k, v in runs.items()},
         "schedule": {k: runs["baseline"][0]["schedule"].get(k) for k in SCHEDULE_KEYS if k != "seed"},
         "stargan": stargan_summary,
         "camstyle_generation": {k: camstyle_summary.get(k) for k in
@@ -174,6 +184,7 @@ def _setting_row(setting: str, data: str, domain: str, label_type: str, summary:
         "d_cls_acc_fake": _percent(summary.get("d_acc_fake")),
         "chance": _percent(_chance(summary)),
         "reid_gain_mAP": gain["mAP"] if gain else None,
+        "reid_gain_mAP_trapezoid": gain.get("mAP_trapezoid") if gain else None,
         "reid_gain_rank1": gain["rank1"] if gain else None,
     }
 
@@ -216,16 +227,23 @@ def _markdown(report: dict, published: str) -> str:
         out += ["## How good the translation is", "", "| measure | value |", "|---|---|"]
         out += [f"| {k} | {_fmt(v)} |" for k, v in quality.get("table", {}).items()]
         out += ["", quality.get("notes", ""), ""]
+        if any("mAP" in k for k in quality.get("table", {})):
+            out += ["mAP in this table is the finite-sum AP (torchreid / fast-reid).", ""]
     out += ["## StarGAN's face setting beside the camera setting (measured)", "",
-            "| setting | data | a domain is | labels | c_dim | image (HxW) | D cls acc real (%) | D cls acc translated (%) | chance (%) | re-ID gain mAP | re-ID gain rank-1 |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "| setting | data | a domain is | labels | c_dim | image (HxW) | D cls acc real (%) | D cls acc translated (%) | chance (%) | re-ID gain mAP | re-ID gain mAP_trapezoid | re-ID gain rank-1 |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["settings"]:
         out.append("| " + " | ".join(_fmt(r[k]) for k in (
             "setting", "data", "domain", "label_type", "c_dim", "image_size", "d_cls_acc_real",
-            "d_cls_acc_fake", "chance", "reid_gain_mAP", "reid_gain_rank1")) + " |")
+            "d_cls_acc_fake", "chance", "reid_gain_mAP", "reid_gain_mAP_trapezoid", "reid_gain_rank1")) + " |")
     out += ["", "D classification accuracy: the GAN discriminator's domain classifier on real test images and on "
-            "images translated to a random target domain (for attributes: per-attribute accuracy).", ""]
+            "images translated to a random target domain (for attributes: per-attribute accuracy). "
+            + AP_CAPTION, ""]
     out += ["", "## Stage timings (s, summed over resumed invocations)", "", "| stage | seconds |", "|---|---|"]
     out += [f"| {k} | {v:.1f} |" for k, v in report["timings_s"].items()]
-    out += ["", published, ""]
+    out += ["", published, "",
+            "The published mAPs are each paper's own: CamStyle and HHL evaluate with open-reid's `mean_ap`, which "
+            "calls sklearn's `average_precision_score`: the trapezoid form (compare with mAP_trapezoid) with "
+            "sklearn < 0.19, the finite sum from 0.19 on; their repositories do not record which sklearn ran. "
+            "The other rows use their papers' own evaluation code.", ""]
     return "\n".join(out)
