@@ -105,7 +105,16 @@ def _market_dataset(name: str, root: Path, num_cameras: int | None, bad_names: s
         splits["gallery"] = splits["gallery"] + extra
     if not splits["train"]:
         raise DatasetError(f"{root / MARKET_SPLITS['train']}: no usable training images")
-    inferred = 1 + max(r.camid for recs in splits.values() for r in recs)
+    # The cameras (StarGAN's domains) are the training split's: a stray file in query/ or the
+    # gallery must not add a domain that has no training image.
+    inferred = 1 + max(r.camid for r in splits["train"])
+    for split in ("query", "gallery"):
+        stray = [r for r in splits[split] if r.camid >= (num_cameras or inferred)]
+        if stray and not num_cameras:
+            raise DatasetError(
+                f"{stray[0].path}: camera c{stray[0].camid + 1} has no training image (the training split "
+                f"{root / MARKET_SPLITS['train']} has cameras c1..c{inferred}); remove the file, or set "
+                f"data.num_cameras={1 + max(r.camid for r in stray)} if the test split really has more cameras")
     num_cameras = num_cameras or inferred
     for recs in splits.values():
         _check_cameras(recs, num_cameras)
@@ -193,13 +202,19 @@ def _msmt_list(image_dir: Path, list_path: Path) -> list[Record]:
 
 
 # ----------------------------------------------------------------------------- face data sets
+CELEBA_NUM_TEST = 1999  # official: lines with (i + 1) < 2000 after the shuffle, i.e. 1,999 images
+
+
 @DATASETS.register("celeba")
 def celeba(root: str | os.PathLike, attrs: list[str] | tuple[str, ...] = CELEBA_DEFAULT_ATTRS,
-           num_test: int = 2000, split_seed: int = 1234, **_: object) -> AttributeDataset:
+           num_test: int = CELEBA_NUM_TEST, split_seed: int = 1234, **_: object) -> AttributeDataset:
     """CelebA: `ROOT/images/*.jpg` and `ROOT/list_attr_celeba.txt`; multi-label over `attrs`.
 
-    As in the official StarGAN code, the list is shuffled with a fixed seed (1234) and the first
-    `num_test` images form the test split.
+    As in the official StarGAN code (yunjey/stargan data_loader.py), the attribute lines are shuffled
+    with Python's Mersenne Twister seeded 1234 (the same permutation as its `random.seed(1234);
+    random.shuffle(lines)`) and the first `num_test` images form the test split. The official code
+    keeps line `i` (0-based) for test when `i + 1 < 2000`, so its test split holds 1,999 images:
+    the default here.
     """
     root = Path(root)
     attr_file, image_dir = root / "list_attr_celeba.txt", root / "images"

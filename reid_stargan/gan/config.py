@@ -26,7 +26,8 @@ class AugmentConfig:
     # HHL stargan4reid: resize to 9/8 of the image size, then random-crop back (288x144 -> 256x128).
     random_crop: bool = False
     hflip: bool = True
-    celeba_num_test: int = 2000  # CelebA images held out as the test split (official: 2000)
+    # CelebA images held out as the test split (official: 1999, its `(i+1) < 2000` after the shuffle)
+    celeba_num_test: int = 1999
 
 
 @dataclass
@@ -101,6 +102,13 @@ class StarGANConfig:
     log: LogConfig = field(default_factory=LogConfig)
     out_root: str = "runs"  # the CLI makes runs/NNNNN-<tag>/ here
     tag: str = "stargan"
+
+    def __post_init__(self) -> None:
+        # At load, so a bad device is named before anything runs (the other checks are in validate()).
+        from reid_stargan.reid.config import check_device
+
+        if (problem := check_device(self.runtime.device, "runtime.device")) is not None:
+            raise ValueError(problem)
 
     @property
     def datasets(self) -> list[DataConfig]:

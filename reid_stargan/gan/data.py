@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from reid_stargan.data.config import DataConfig
-from reid_stargan.data.datasets import build_dataset
+from reid_stargan.data.datasets import CELEBA_NUM_TEST, build_dataset
 from reid_stargan.data.imageio import format_bad, load_rgb, scan_images
 from reid_stargan.data.records import AttributeDataset, ReidDataset
 from reid_stargan.gan.labels import DomainSpec
@@ -42,7 +42,7 @@ class DomainData:
         return len(self.paths)
 
 
-def build_domain_data(dc: DataConfig, celeba_num_test: int = 2000) -> DomainData:
+def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST) -> DomainData:
     """Parse the data set of `dc` and return its training images with domain labels."""
     if not dc.root:
         raise ValueError(f"data set '{dc.name}' has an empty root: set it with --set data.root=PATH")
