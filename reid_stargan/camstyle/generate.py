@@ -34,7 +34,7 @@ import torch
 from PIL import Image
 
 from reid_stargan.camstyle.naming import INFO_NAME, MANIFEST_NAME, NAMINGS, manifest_entry, output_name
-from reid_stargan.data.imageio import BadImageError, load_rgb
+from reid_stargan.data.imageio import IMAGE_SUFFIXES, BadImageError, load_rgb
 from reid_stargan.data.records import Record
 from reid_stargan.utils.io import (
     TMP_MARKER,
@@ -55,6 +55,11 @@ class GenerateOptions:
     include_own: bool = False  # also render each image in its own camera (HHL did)
     targets_per_image: int = 0  # 0: every target camera; K: a fixed, name-seeded K of them (big sets on CPU)
     resize_back: bool = False  # write each output at its source image's size, not the generator's
+    # Write at the source's size as source + upsampled (G(x) - x), x the generator-size input: the
+    # translation's low-frequency change (colour, light, tone) on the source's own detail. Not in
+    # StarGAN / CamStyle: for generators trained below the source resolution (CPU runs), whose
+    # outputs otherwise lose the fine detail that identifies a person (docs/RESULTS.md measures it).
+    keep_detail: bool = False
     image_format: str = "jpg"  # "jpg" or "png"
     jpeg_quality: int = 95
     batch_size: int = 16  # source images per forward pass (x number of target cameras)
@@ -104,8 +109,13 @@ def shard_records(records: Sequence[Record], index: int, count: int) -> list[Rec
 
 
 def generate_camstyle(checkpoint: str | os.PathLike, records: Sequence[Record], out_dir: str | os.PathLike,
-                      num_cameras: int, options: GenerateOptions | None = None) -> dict:
+                      num_cameras: int, options: GenerateOptions | None = None,
+                      protected_dirs: Sequence[str | os.PathLike] = ()) -> dict:
     """Render `records` into every target camera with the generator in `checkpoint`.
+
+    `out_dir` must not be (or lie inside) a folder a parser reads: the source images' folders and
+    `protected_dirs` (the CLI adds the query and gallery folders) are refused, so fakes never join
+    a data split. A folder with images but no `camstyle_info.json` (not ours) is refused too.
 
     Returns (and writes as `summary*.json`) counts, timing and the discriminator's target-camera
     accuracy on the outputs (None when the checkpoint has no discriminator).
@@ -124,6 +134,7 @@ def generate_camstyle(checkpoint: str | os.PathLike, records: Sequence[Record], 
         raise CamStyleError(f"{checkpoint}: the image size cannot be read from the weights (no sibling "
                             "*-D.ckpt); give it with --image-size H W (HHL stargan4reid: 256 128)")
     out_dir = Path(out_dir)
+    _refuse_data_folder(out_dir, records, protected_dirs)
     checkpoint_hash = file_sha256(checkpoint)
     _claim_folder(out_dir, checkpoint, checkpoint_hash, info, num_cameras, options)
 
@@ -210,6 +221,13 @@ def _claim_folder(out_dir: Path, checkpoint, checkpoint_hash: str, info, num_cam
                   options: GenerateOptions) -> None:
     """Refuse a folder that holds another checkpoint's images; otherwise record ours in it."""
     info_path = out_dir / INFO_NAME
+    if not info_path.exists() and out_dir.is_dir():
+        foreign = sorted(p.name for p in out_dir.iterdir()
+                         if p.suffix.lower() in IMAGE_SUFFIXES and TMP_MARKER not in p.name)
+        if foreign:
+            raise CamStyleError(
+                f"{out_dir} holds {len(foreign)} image(s) ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}) "
+                f"but no {INFO_NAME}: not a CamStyle folder of this tool; choose an empty or new --out")
     if info_path.exists() and not options.overwrite:
         import json
 
@@ -219,8 +237,8 @@ def _claim_folder(out_dir: Path, checkpoint, checkpoint_hash: str, info, num_cam
                 f"{out_dir} holds images of another checkpoint ({previous.get('checkpoint')}, sha256 "
                 f"{previous.get('checkpoint_sha256', '?')[:12]}...); pass --overwrite to replace them or choose --out"
             )
-        for key in ("naming", "include_own", "resize_back", "image_format", "targets_per_image"):
-            if previous.get(key) != getattr(options, key):
+        for key in ("naming", "include_own", "resize_back", "keep_detail", "image_format", "targets_per_image"):
+            if previous.get(key, False if key == "keep_detail" else None) != getattr(options, key):  # older folders lack it
                 raise CamStyleError(f"{out_dir} was written with {key}={previous.get(key)!r}, this run asks "
                                     f"{getattr(options, key)!r}; pass --overwrite or choose --out")
     atomic_write_json(info_path, {
@@ -233,8 +251,21 @@ def _claim_folder(out_dir: Path, checkpoint, checkpoint_hash: str, info, num_cam
         "include_own": options.include_own,
         "targets_per_image": options.targets_per_image,
         "resize_back": options.resize_back,
+        "keep_detail": options.keep_detail,
         "image_format": options.image_format,
     })
+
+
+def _refuse_data_folder(out_dir: Path, records: Sequence[Record], protected_dirs: Sequence[str | os.PathLike]) -> None:
+    """Refuse an output folder that is, or lies inside, a folder of source or test images."""
+    out = out_dir.resolve()
+    folders = {Path(r.path).parent.resolve() for r in records} | {Path(d).resolve() for d in protected_dirs}
+    for folder in sorted(folders):
+        if out == folder or folder in out.parents:
+            raise CamStyleError(
+                f"--out {out_dir} is {'inside ' if out != folder else ''}the data folder {folder}, which a data set "
+                f"parser reads: the generated images would become data (and a rerun would translate them again); "
+                f"choose a folder outside the data splits, e.g. the default bounding_box_train_camstyle")
 
 
 def _autocast(device: torch.device, options: GenerateOptions):
@@ -300,11 +331,27 @@ def _judge(discriminator, pixels: np.ndarray, labels: torch.Tensor, device: torc
     return int((logits.argmax(1) == labels.argmax(1)).sum().item())
 
 
+def with_source_detail(fake: np.ndarray, source: Image.Image) -> np.ndarray:
+    """source + bilinear-upsampled (fake - source at fake's size), rounded to uint8 (H, W, 3).
+
+    `fake` (h, w, 3) uint8 is the generator's output for the source resized to (w, h) with PIL's
+    bilinear filter, exactly as the generator's input was made.
+    """
+    h, w = fake.shape[:2]
+    low = np.asarray(source.resize((w, h), Image.BILINEAR), dtype=np.float32)  # (h, w, 3)
+    delta = torch.from_numpy(fake.astype(np.float32) - low).permute(2, 0, 1)[None]  # (1, 3, h, w)
+    up = torch.nn.functional.interpolate(delta, size=(source.height, source.width), mode="bilinear",
+                                         align_corners=False)[0].permute(1, 2, 0).numpy()  # (H, W, 3)
+    return np.clip(np.asarray(source, dtype=np.float32) + up + 0.5, 0, 255).astype(np.uint8)
+
+
 def _encode(array: np.ndarray, record: Record, options: GenerateOptions) -> bytes:
     import io
 
+    if options.keep_detail:
+        array = with_source_detail(array, load_rgb(record.path))
     image = Image.fromarray(array)
-    if options.resize_back:
+    if options.resize_back and not options.keep_detail:
         with Image.open(record.path) as src:
             image = image.resize(src.size, Image.BILINEAR)
     buffer = io.BytesIO()

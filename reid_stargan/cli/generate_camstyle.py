@@ -6,7 +6,9 @@ Example (after tools/train_stargan.py on the synthetic set)::
         --data-root data/synthetic --naming camstyle
 
 Writes `<data-root>/bounding_box_train_camstyle/` (or --out) with the images, `manifest.jsonl`,
-`camstyle_info.json` and `summary.json`. Under torchrun each rank takes its own shard.
+`camstyle_info.json` and `summary.json`. Under torchrun each rank takes its own shard. An --out inside a
+data split, a folder of foreign images, or cameras without training images are refused; errors end
+as one line `error: ...` with exit code 2 (`--debug` shows the traceback).
 """
 
 from __future__ import annotations
@@ -17,8 +19,24 @@ import os
 import sys
 from pathlib import Path
 
-from reid_stargan.camstyle.generate import CamStyleError, GenerateOptions, generate_camstyle
+from reid_stargan.camstyle.generate import GenerateOptions, generate_camstyle
+from reid_stargan.cli.common import add_debug_flag, run_cli
 from reid_stargan.data.datasets import DatasetError, build_dataset
+
+
+def int_at_least(low: int, high: int | None = None):
+    """argparse type: an int in [low, high], the flag named by argparse in the error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"in {low}..{high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -41,13 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: bounding_box_train_camstyle beside the train folder)")
     p.add_argument("--naming", choices=["camstyle", "hhl"], default="camstyle")
     p.add_argument("--include-own", action="store_true", help="also render each image in its own camera")
-    p.add_argument("--targets-per-image", type=int, default=0, metavar="K",
+    p.add_argument("--targets-per-image", type=int_at_least(0), default=0, metavar="K",
                    help="render each image in K target cameras (chosen from its file name) instead of all")
     p.add_argument("--resize-back", action="store_true", help="write outputs at the source image's size")
+    p.add_argument("--keep-detail", action="store_true",
+                   help="write source + upsampled (G(x) - x) at the source's size: the style change on the "
+                        "source's own detail (for generators trained below the source resolution)")
     p.add_argument("--format", dest="image_format", choices=["jpg", "png"], default="jpg")
-    p.add_argument("--jpeg-quality", type=int, default=95)
-    p.add_argument("--batch-size", type=int, default=16, help="source images per forward pass")
-    p.add_argument("--workers", type=int, default=2, help="decode / encode threads")
+    p.add_argument("--jpeg-quality", type=int_at_least(1, 100), default=95)
+    p.add_argument("--batch-size", type=int_at_least(1), default=16, help="source images per forward pass")
+    p.add_argument("--workers", type=int_at_least(1), default=2, help="decode / encode threads")
     p.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
                    help="process shard I of N (torchrun ranks shard automatically)")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None,
@@ -59,8 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="regenerate every output, also in a folder written by another checkpoint")
     p.add_argument("--no-judge", action="store_true", help="skip the discriminator's accuracy on the outputs")
+    p.add_argument("--allow-empty-cameras", action="store_true",
+                   help="render into cameras that have no training image (refused by default)")
     p.add_argument("--no-progress", action="store_true")
+    add_debug_flag(p)
     return p
+
+
+def check_cameras(dataset, allow_empty: bool) -> None:
+    """Name unmatched file names; refuse target cameras that have no training image unless asked."""
+    if (note := dataset.skipped_note()) is not None:
+        print(f"warning: {note}", file=sys.stderr)
+    empty = dataset.cameras_without_training_images()
+    if empty and not allow_empty:
+        raise DatasetError(f"{dataset.name}: camera(s) {', '.join(f'c{c + 1}' for c in empty)} of "
+                           f"c1..c{dataset.num_cameras} have no training image, so the generator has no such "
+                           "domain to render into; fix data.num_cameras or the files, or pass --allow-empty-cameras")
 
 
 def load_train_records(args):
@@ -80,25 +115,25 @@ def load_train_records(args):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        dataset, root = load_train_records(args)
-        if args.shard is not None:
-            shard = args.shard
-        else:
-            shard = (int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
-        options = GenerateOptions(
-            naming=args.naming, include_own=args.include_own, targets_per_image=args.targets_per_image, resize_back=args.resize_back,
-            image_format=args.image_format, jpeg_quality=args.jpeg_quality, batch_size=args.batch_size,
-            workers=args.workers, shard_index=shard[0], num_shards=shard[1], device=args.device,
-            amp=not args.no_amp, cpu_bf16=args.cpu_bf16, overwrite=args.overwrite, judge=not args.no_judge,
-            progress=not args.no_progress and shard[0] == 0,
-            image_size=tuple(args.image_size) if args.image_size else None,
-        )
-        out = Path(args.out) if args.out else root / "bounding_box_train_camstyle"
-        summary = generate_camstyle(args.checkpoint, dataset.train, out, dataset.num_cameras, options)
-    except (CamStyleError, DatasetError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    dataset, root = load_train_records(args)
+    check_cameras(dataset, args.allow_empty_cameras)
+    if args.shard is not None:
+        shard = args.shard
+    else:
+        shard = (int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
+    options = GenerateOptions(
+        naming=args.naming, include_own=args.include_own, targets_per_image=args.targets_per_image, resize_back=args.resize_back,
+        keep_detail=args.keep_detail,
+        image_format=args.image_format, jpeg_quality=args.jpeg_quality, batch_size=args.batch_size,
+        workers=args.workers, shard_index=shard[0], num_shards=shard[1], device=args.device,
+        amp=not args.no_amp, cpu_bf16=args.cpu_bf16, overwrite=args.overwrite, judge=not args.no_judge,
+        progress=not args.no_progress and shard[0] == 0,
+        image_size=tuple(args.image_size) if args.image_size else None,
+    )
+    out = Path(args.out) if args.out else root / "bounding_box_train_camstyle"
+    test_dirs = {str(Path(r.path).parent) for r in (*dataset.query, *dataset.gallery)}
+    summary = generate_camstyle(args.checkpoint, dataset.train, out, dataset.num_cameras, options,
+                                protected_dirs=sorted(test_dirs))
     shown = {k: v for k, v in summary.items() if k not in ("options", "failed_files")}
     print(json.dumps(shown, indent=2))
     for bad in summary["failed_files"][:5]:
@@ -107,5 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli(argv: list[str] | None = None) -> int:
+    return run_cli(main, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

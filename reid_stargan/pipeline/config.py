@@ -31,6 +31,7 @@ class GenerateSection:
     naming: str = "camstyle"
     include_own: bool = False
     targets_per_image: int = 0  # 0: all target cameras
+    keep_detail: bool = False  # source + upsampled translation change (GenerateOptions.keep_detail)
     batch_size: int = 16
     workers: int = 2
     image_format: str = "jpg"

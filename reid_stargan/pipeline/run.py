@@ -104,7 +104,8 @@ class Pipeline:
             self.log.info(f"CamStyle set in {out} is complete: skipped")
             return out
         dataset = self.cfg.data.build()
-        options = GenerateOptions(naming=g.naming, include_own=g.include_own, targets_per_image=g.targets_per_image, batch_size=g.batch_size,
+        options = GenerateOptions(naming=g.naming, include_own=g.include_own, targets_per_image=g.targets_per_image,
+                                  keep_detail=g.keep_detail, batch_size=g.batch_size,
                                   workers=g.workers, image_format=g.image_format,
                                   jpeg_quality=g.jpeg_quality, progress=self.progress)
         generate_camstyle(generator, dataset.train, out, dataset.num_cameras, options)
