@@ -75,6 +75,7 @@ class InputConfig:
 @dataclass
 class OptimConfig:
     lr: float = 3.5e-4  # Adam
+    head_lr_mult: float = 1.0  # lr multiplier of the layers above the backbone (embedding, neck, classifier)
     weight_decay: float = 5e-4
     epochs: int = 120
     iters_per_epoch: int = 0  # 0: ceil(real training images / (P x K)), so +CamStyle keeps the schedule

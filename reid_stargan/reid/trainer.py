@@ -46,8 +46,13 @@ def lr_factor(epoch: int, warmup_epochs: int, warmup_factor: float, milestones: 
 
 def make_optimizer(model: torch.nn.Module, cfg: ReidConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     # Every trainable layer goes to the optimizer (the HHL reference code leaves three out by mistake).
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    # The layers on top of the backbone (embedding, neck, classifier) start from scratch and may take
+    # a larger lr (CamStyle: 10x), which short fine-tuning runs need for the identity loss to converge.
+    backbone = {id(p) for p in model.backbone.parameters()}
+    body = [p for p in model.parameters() if p.requires_grad and id(p) in backbone]
+    head = [p for p in model.parameters() if p.requires_grad and id(p) not in backbone]
+    groups = [{"params": body, "lr": cfg.optim.lr}, {"params": head, "lr": cfg.optim.lr * cfg.optim.head_lr_mult}]
+    opt = torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     o = cfg.optim
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda e: lr_factor(e, o.warmup_epochs, o.warmup_factor, list(o.milestones), o.gamma))
