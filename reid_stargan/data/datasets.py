@@ -105,7 +105,16 @@ def _market_dataset(name: str, root: Path, num_cameras: int | None, bad_names: s
         splits["gallery"] = splits["gallery"] + extra
     if not splits["train"]:
         raise DatasetError(f"{root / MARKET_SPLITS['train']}: no usable training images")
-    inferred = 1 + max(r.camid for recs in splits.values() for r in recs)
+    # The cameras (StarGAN's domains) are the training split's: a stray file in query/ or the
+    # gallery must not add a domain that has no training image.
+    inferred = 1 + max(r.camid for r in splits["train"])
+    for split in ("query", "gallery"):
+        stray = [r for r in splits[split] if r.camid >= (num_cameras or inferred)]
+        if stray and not num_cameras:
+            raise DatasetError(
+                f"{stray[0].path}: camera c{stray[0].camid + 1} has no training image (the training split "
+                f"{root / MARKET_SPLITS['train']} has cameras c1..c{inferred}); remove the file, or set "
+                f"data.num_cameras={1 + max(r.camid for r in stray)} if the test split really has more cameras")
     num_cameras = num_cameras or inferred
     for recs in splits.values():
         _check_cameras(recs, num_cameras)

@@ -20,12 +20,31 @@ class BadImageError(OSError):
         self.reason = reason
 
 
+def _to_8bit(img: Image.Image, path: str | os.PathLike) -> Image.Image:
+    """16-bit greyscale (`I;16*`, or `I` from a 16-bit PNG) scaled to 8 bits; PIL's own convert clips
+    every value above 255 to white. Other wide modes (32-bit int, float) are refused, not guessed."""
+    import numpy as np
+
+    if img.mode.startswith("I;16") or (img.mode == "I" and img.format == "PNG"):
+        values = np.asarray(img, dtype=np.uint32)  # (H, W), 0..65535
+        return Image.fromarray(((values + 128) // 257).clip(0, 255).astype(np.uint8), mode="L")
+    if img.mode in ("I", "F"):
+        raise BadImageError(str(path), f"{img.mode} ({'32-bit integer' if img.mode == 'I' else 'float'}) pixels "
+                            "are not supported; save the image with 8 or 16 bits per channel")
+    return img
+
+
 def load_rgb(path: str | os.PathLike) -> Image.Image:
-    """Decode the whole file (so truncation is caught here, not later) and return an RGB image."""
+    """Decode the whole file (so truncation is caught here, not later) and return an RGB image.
+
+    16-bit images come out scaled to 8 bits (not clipped to white).
+    """
     try:
         with Image.open(path) as img:
             img.load()
-            return img.convert("RGB")
+            return _to_8bit(img, path).convert("RGB")
+    except BadImageError:
+        raise
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise BadImageError(str(path), f"{type(exc).__name__}: {exc}") from exc
 

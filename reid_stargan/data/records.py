@@ -40,6 +40,26 @@ class ReidDataset:
         """Original train pid -> contiguous label 0..N-1 (sorted by pid, stable across runs)."""
         return {pid: i for i, pid in enumerate(sorted({r.pid for r in self.train}))}
 
+    def cameras_without_training_images(self) -> list[int]:
+        """0-based cameras in 0..num_cameras-1 that no training image comes from (empty StarGAN domains)."""
+        present = {r.camid for r in self.train}
+        return [c for c in range(self.num_cameras) if c not in present]
+
+    def num_skipped_names(self) -> int:
+        """File names that did not match the data set's pattern, over all splits."""
+        return sum(len(v) for v in self.skipped.values())
+
+    def skipped_note(self, limit: int = 5) -> str | None:
+        """One log line naming the first few unmatched file names per split, or None when there are none."""
+        if not self.skipped:
+            return None
+        parts = []
+        for split, names in self.skipped.items():
+            more = f" and {len(names) - limit} more" if len(names) > limit else ""
+            parts.append(f"{split} {len(names)} ({', '.join(names[:limit])}{more})")
+        return (f"{self.name}: {self.num_skipped_names()} file name(s) do not match the layout and were "
+                f"skipped: " + "; ".join(parts))
+
     def summary(self) -> str:
         rows = [("train", self.train), ("query", self.query), ("gallery", self.gallery)]
         lines = [f"{self.name}: {self.num_cameras} cameras"]

@@ -1,0 +1,92 @@
+"""How every tool ends: a one-line `error: ...` on stderr and exit code 2, never a traceback.
+
+Each tool module has `main(argv)` (raises, for tests and callers) and `cli(argv)` (what `tools/*.py`
+runs): `cli` turns the errors a user can cause (bad config, data, checkpoint, folder, disk full)
+into one line naming the file, key or value, and exit code 2. Anything else is a bug: it prints one
+line too, with exit code 1 and a request to report it. `--debug` or `REID_STARGAN_DEBUG=1` shows the
+full traceback instead, for bug reports::
+
+    REID_STARGAN_DEBUG=1 python tools/train_reid.py --config ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import pickle
+import sys
+import traceback
+import zipfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+DEBUG_ENV = "REID_STARGAN_DEBUG"
+DEBUG_FLAG = "--debug"
+EXIT_USER_ERROR = 2
+EXIT_BUG = 1
+
+# What a user's input or machine can cause. ValueError covers ConfigError, DatasetError, CamStyleError,
+# CheckpointError, CheckpointFileError, RunDirError and torch's argument checks; OSError covers missing
+# files, FileExistsError, BadImageError and a full disk.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, OSError, FloatingPointError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError, EOFError,
+)
+
+
+def add_debug_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(DEBUG_FLAG, action="store_true",
+                        help=f"show the Python traceback of an error (or set {DEBUG_ENV}=1)")
+
+
+def debug_enabled(argv: Sequence[str] | None = None) -> bool:
+    argv = sys.argv[1:] if argv is None else argv
+    return DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0", "false", "no")
+
+
+def error_message(exc: BaseException) -> str:
+    """One line for `exc`: its own message (KeyError's quotes removed), with the cause of a full disk."""
+    if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        text = exc.args[0]
+    else:
+        text = str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" writing {exc.filename}" if exc.filename else ""
+        text = f"disk full{where} (no space left on device); nothing was left half-written: free space and rerun"
+    elif isinstance(exc, OSError) and exc.strerror and exc.filename and str(exc.filename) not in text:
+        text = f"{exc.filename}: {exc.strerror}"
+    if not text:
+        text = type(exc).__name__
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    text = lines[0] if len(lines) == 1 else " ".join(lines)
+    return text[len("error: "):] if text.startswith("error: ") else text
+
+
+def run_cli(main: Callable[[list[str] | None], Any], argv: Sequence[str] | None = None) -> int:
+    """Run a tool's `main`; return its exit code (0, 2 for a user error, 1 for a bug)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_enabled(args)
+    try:
+        result = main(args)
+    except SystemExit as exc:  # argparse (code 2) and explicit sys.exit("message") calls
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        if debug:
+            traceback.print_exc()
+        print(f"error: {error_message(Exception(exc.code))}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except EXPECTED_ERRORS as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {error_message(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback
+        if debug:
+            traceback.print_exc()
+        print(f"error: internal error {type(exc).__name__}: {error_message(exc)} (rerun with {DEBUG_FLAG} or "
+              f"{DEBUG_ENV}=1 for the traceback, and please report it)", file=sys.stderr)
+        return EXIT_BUG
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
