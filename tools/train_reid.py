@@ -13,7 +13,9 @@ Example::
     torchrun --nproc_per_node 4 tools/train_reid.py --config configs/reid/market_camstyle.yaml --camstyle CAMSTYLE_DIR
 """
 
-from reid_stargan.cli.train_reid import main
+import sys
+
+from reid_stargan.cli.train_reid import cli
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

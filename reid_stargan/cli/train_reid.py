@@ -3,6 +3,8 @@
 Example::
 
     python tools/train_reid.py --config configs/reid/synthetic_cpu_baseline.yaml --set data.root=data/synthetic
+
+Errors end as one line `error: ...` with exit code 2 (`--debug` shows the traceback).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from reid_stargan.cli.common import add_debug_flag, run_cli
 from reid_stargan.config import ConfigError, add_config_args, dump_config_yaml, load_config
 from reid_stargan.reid.config import ReidConfig
 from reid_stargan.utils.distributed import init_distributed, is_main_process
@@ -26,7 +29,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="continue this run folder from checkpoints/last.pt (its saved config is used)")
     parser.add_argument("--run-dir", default=None, help="train into this folder instead of a new numbered one")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars or console log")
+    add_debug_flag(parser)
     return parser
+
+
+def check_resume_folder(run_dir: Path) -> None:
+    """--resume needs a run that can be continued (or is finished): never start from scratch silently."""
+    from reid_stargan.reid.trainer import METRICS, TOOL
+    from reid_stargan.utils.rundir import claim_run_dir
+
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"--resume {run_dir}: no such folder (to start a new run, drop --resume)")
+    claim_run_dir(run_dir, TOOL, write=False)
+    if not (run_dir / "checkpoints" / "last.pt").is_file() and not (run_dir / METRICS).is_file():
+        raise FileNotFoundError(f"--resume {run_dir}: no checkpoints/last.pt there (nothing to resume; to start "
+                                "a new run in it, use --run-dir)")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -38,28 +55,33 @@ def main(argv: list[str] | None = None) -> dict:
     if args.dry_run:
         sys.stdout.write(dump_config_yaml(cfg))
         return {}
-    from reid_stargan.reid.trainer import train_reid
-    from reid_stargan.utils.rundir import make_run_dir
+    from reid_stargan.reid.trainer import TOOL, train_reid
+    from reid_stargan.utils.rundir import claim_run_dir, discard_unstarted_run, make_run_dir
 
+    if args.resume:
+        check_resume_folder(Path(args.resume))
+    elif args.run_dir:
+        claim_run_dir(args.run_dir, TOOL, write=False)
     info = init_distributed(cfg.train.device)
     run_dir = args.resume or args.run_dir
+    created = None
     if run_dir is None:
         # Rank 0 names the folder; the others learn it (torchrun ranks must share one folder).
         if info.is_main:
-            run_dir = str(make_run_dir(cfg.out_root, cfg.tag or f"{Path(cfg.data.root).name or cfg.data.name}-{cfg.train.mode}"))
+            run_dir = created = str(make_run_dir(
+                cfg.out_root, cfg.tag or f"{Path(cfg.data.root).name or cfg.data.name}-{cfg.train.mode}"))
         if info.distributed:
             import torch.distributed as dist
 
             box = [run_dir]
             dist.broadcast_object_list(box, src=0)
             run_dir = box[0]
-    from reid_stargan.data.datasets import DatasetError
-    from reid_stargan.reid.camstyle_set import CamStyleMismatchError
-
     try:
         metrics = train_reid(cfg, run_dir, camstyle=args.camstyle, resume=True, progress=not args.no_progress)
-    except (DatasetError, CamStyleMismatchError, FileNotFoundError) as exc:
-        sys.exit(f"error: {exc}")
+    except BaseException:
+        if created is not None:
+            discard_unstarted_run(created)  # a failed start leaves no empty numbered folder behind
+        raise
     if is_main_process():
         shown = {k: round(metrics[k], 2) for k in ("mAP", "rank1", "rank5", "rank10", "mINP") if k in metrics}
         print(json.dumps({"run_dir": str(run_dir), **shown}))
@@ -69,5 +91,9 @@ def main(argv: list[str] | None = None) -> dict:
     return metrics
 
 
+def cli(argv: list[str] | None = None) -> int:
+    return run_cli(main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -128,3 +128,62 @@ class ReidConfig:
             raise ValueError("sampler needs num_ids >= 2 and num_instances >= 1 (batch-hard triplet)")
         if not 0.0 <= self.camstyle.share < 1.0:
             raise ValueError(f"camstyle.share must be in [0, 1), got {self.camstyle.share}")
+        problems = _value_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+# Total stride of each built-in backbone with last_stride=2 (halved by last_stride=1): the input must
+# give the last feature map at least one cell.
+BACKBONE_STRIDES = {"resnet50": 32, "resnet18": 32, "efficientnet_lite0": 32, "small": 8}
+
+
+def check_device(value: str, key: str) -> str | None:
+    """None when `value` is a device the tools run on (auto, cpu, cuda, cuda:N), else the problem."""
+    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+        return None
+    return f"{key} must be auto, cpu, cuda or cuda:N, got {value!r}"
+
+
+def _value_problems(cfg: ReidConfig) -> list[str]:
+    """Values that would be accepted silently and then run wrongly (or fail deep in torch)."""
+    o, t, i, m = cfg.optim, cfg.train, cfg.input, cfg.model
+    problems = []
+    if o.epochs < 1:
+        problems.append(f"optim.epochs must be >= 1, got {o.epochs}")
+    if o.iters_per_epoch < 0:
+        problems.append(f"optim.iters_per_epoch must be >= 0 (0: one pass over the real images), got {o.iters_per_epoch}")
+    if not o.lr > 0:
+        problems.append(f"optim.lr must be > 0, got {o.lr}")
+    if o.weight_decay < 0:
+        problems.append(f"optim.weight_decay must be >= 0, got {o.weight_decay}")
+    if o.warmup_epochs < 0 or not 0 < o.warmup_factor <= 1:
+        problems.append(f"optim.warmup_epochs must be >= 0 and optim.warmup_factor in (0, 1], got "
+                        f"{o.warmup_epochs} and {o.warmup_factor}")
+    if not o.gamma > 0:
+        problems.append(f"optim.gamma must be > 0, got {o.gamma}")
+    if not 0.0 <= cfg.loss.label_smoothing < 1.0:
+        problems.append(f"loss.label_smoothing must be in [0, 1), got {cfg.loss.label_smoothing}")
+    if not 0.0 <= cfg.camstyle.lsr_epsilon < 1.0:
+        problems.append(f"camstyle.lsr_epsilon must be in [0, 1), got {cfg.camstyle.lsr_epsilon}")
+    if cfg.loss.triplet_weight < 0 or cfg.loss.id_weight < 0 or cfg.loss.triplet_margin < 0:
+        problems.append("loss.triplet_weight, loss.id_weight and loss.triplet_margin must be >= 0")
+    if (problem := check_device(t.device, "train.device")) is not None:
+        problems.append(problem)
+    if t.num_workers < 0 or t.threads < 0 or t.log_every < 0 or t.checkpoint_every < 0:
+        problems.append("train.num_workers, train.threads, train.log_every and train.checkpoint_every must be >= 0")
+    if m.last_stride not in (1, 2):
+        problems.append(f"model.last_stride must be 1 or 2, got {m.last_stride}")
+    stride = BACKBONE_STRIDES.get(m.backbone, 1) // (2 if m.last_stride == 1 else 1)
+    for key, size in (("input.height", i.height), ("input.width", i.width)):
+        if size < max(stride, 1):
+            problems.append(f"{key}={size} is too small for model.backbone={m.backbone} (total stride {stride}): "
+                            f"use at least {max(stride, 1)}")
+    if not (0 <= i.flip <= 1 and 0 <= i.erasing <= 1) or i.pad < 0:
+        problems.append(f"input.flip and input.erasing must be probabilities in [0, 1] and input.pad >= 0, got "
+                        f"{i.flip}, {i.erasing}, {i.pad}")
+    if cfg.eval.batch_size < 1 or cfg.eval.every < 0:
+        problems.append(f"eval.batch_size must be >= 1 and eval.every >= 0, got {cfg.eval.batch_size}, {cfg.eval.every}")
+    if cfg.camstyle.generated_weight < 0:
+        problems.append(f"camstyle.generated_weight must be >= 0, got {cfg.camstyle.generated_weight}")
+    return problems

@@ -29,10 +29,19 @@ from reid_stargan.reid.modes import BaselineMode, CamStyleMode, HHLMode
 from reid_stargan.reid.samplers import CamStyleBatchBuilder, HHLBatchBuilder, PKBatchBuilder, describe_batch
 from reid_stargan.utils.distributed import DistInfo, barrier, bf16_supported, init_distributed
 from reid_stargan.utils.io import atomic_write_json, atomic_write_text
-from reid_stargan.utils.rundir import RunLogger
+from reid_stargan.utils.rundir import RunLogger, claim_run_dir, drop_stats_after, remove_stale_temporaries
 from reid_stargan.utils.seed import capture_rng_state, draw_seed, restore_rng_state, seed_everything
 
 METRICS = "metrics.json"
+TOOL = "train_reid"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or Inf; raised before the update, so no checkpoint holds the bad weights."""
+
+
+class ResumeMismatchError(ValueError):
+    """A run folder's saved state does not fit the data it would resume on (names both sides)."""
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -67,6 +76,10 @@ class _Setup:
         mode = cfg.train.mode
         self.skipped: dict[str, int] = {}
         source = cfg.data.build()
+        self.num_cameras = source.num_cameras
+        self.unparsed_names = {split: len(names) for split, names in source.skipped.items()}
+        if (note := source.skipped_note()) is not None:
+            log.info(note)
         train = self._readable(source.train, cfg.data.verify_images, "train", log)
         check_records(train, f"{source.name} train")
         label_of = {pid: i for i, pid in enumerate(sorted({r.pid for r in train}))}
@@ -91,6 +104,9 @@ class _Setup:
                                      cfg.camstyle.triplet)
         elif mode == "hhl":
             target = cfg.hhl.target.build()
+            if target.skipped:
+                self.unparsed_names.update({f"target {k}": len(v) for k, v in target.skipped.items()})
+                log.info(target.skipped_note())
             location = cfg.hhl.camstyle_root
             if not location:
                 raise ValueError("train.mode=hhl needs the target set's CamStyle images: --camstyle DIR or "
@@ -193,9 +209,14 @@ def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None
     in all (an interruption on purpose, e.g. for a time budget); the next call resumes. Returns {} then.
     """
     run_dir = Path(run_dir)
+    # Another tool's folder, or the user's own files, are refused before anything is read or written.
+    claim_run_dir(run_dir, TOOL, write=False)
     if resume and (run_dir / METRICS).is_file():
         return json.loads((run_dir / METRICS).read_text())
     info = init_distributed(cfg.train.device)
+    if info.is_main:
+        claim_run_dir(run_dir, TOOL)
+        remove_stale_temporaries(run_dir)  # a killed writer's *.tmp-* files; this process owns the folder
     last_path = run_dir / "checkpoints" / ckpt.LAST
     state = ckpt.load_training_state(last_path) if resume and last_path.is_file() else None
     if state is not None:
@@ -236,13 +257,23 @@ def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and on_cuda)
     start_epoch, start_iter = 0, 0
     if state is not None:
-        model.load_state_dict(state["model"])
+        _check_resume_fits(state, setup, last_path)
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as exc:  # e.g. a classifier for another number of identities
+            raise ResumeMismatchError(f"{last_path}: the saved model does not fit this run's model "
+                                      f"({str(exc).splitlines()[-1].strip()})") from exc
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         start_epoch, start_iter = state["epoch"], state["iteration"]
         restore_rng_state(state["rng"][info.rank] if info.rank < len(state["rng"]) else state["rng"][0])
+        if info.is_main:  # records past the resumed step would otherwise appear twice
+            done_steps = start_epoch * setup.iters_per_epoch + start_iter
+            drop_stats_after(run_dir, lambda r: r["step"] <= done_steps if "step" in r
+                             else r.get("epoch", -1) < start_epoch)
         log.info(f"resumed from {last_path} at epoch {start_epoch} iteration {start_iter}")
+    last_good = f"{last_path} (epoch {start_epoch})" if state is not None else "none yet"
     train_model = model
     if info.distributed:
         train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
@@ -268,6 +299,12 @@ def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None
                 feats, logits = train_model(images)  # (B, D), (B, N)
             losses = setup.mode.compute_loss(feats.float(), None if logits is None else logits.float(),
                                              labels, generated, labelled)
+            if not math.isfinite(float(losses["loss"].detach())):  # before the update: weights stay good
+                terms = ", ".join(f"{k}={float(v.detach())}" for k, v in losses.items())
+                raise NonFiniteLossError(
+                    f"non-finite loss at epoch {epoch + 1} iteration {it + 1} (step {epoch * iters + it + 1}; "
+                    f"{terms}); stopped before the update, nothing overwritten. Last good checkpoint: {last_good}. "
+                    f"Lower optim.lr or check the data, then resume from the last good checkpoint or start anew")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(losses["loss"]).backward()
             scaler.step(optimizer)
@@ -300,8 +337,9 @@ def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None
                 "config": config_to_dict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch + 1,
                 "iteration": 0, "sampler": setup.builder.state_dict(), "rng": [capture_rng_state()],
-                "schedule": schedule,
+                "schedule": schedule, "num_classes": setup.num_classes, "num_cameras": setup.num_cameras,
             })
+            last_good = f"{last_path} (epoch {epoch + 1})"
         if cfg.eval.every and (epoch + 1) % cfg.eval.every == 0 and not last and info.is_main:
             m = evaluate_model(model, setup.eval_set, cfg, device)
             log.info(f"epoch {epoch + 1} (monitoring only): mAP {m['mAP']:.2f} rank-1 {m['rank1']:.2f}")
@@ -317,7 +355,7 @@ def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None
                                   if cfg.loss.id_weight > 0 else 0)
         metrics = evaluate_model(model, setup.eval_set, cfg, device, progress)
         metrics = {**metrics, "schedule": schedule, "dataset": setup.eval_set.name,
-                   "skipped_images": setup.skipped}
+                   "skipped_images": setup.skipped, "unparsed_names": setup.unparsed_names}
         if getattr(setup, "camstyle_location", None):
             metrics["camstyle"] = setup.camstyle_location
         atomic_write_json(run_dir / METRICS, metrics)
@@ -331,6 +369,18 @@ def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None
     if info.distributed and not info.is_main:
         metrics = json.loads((run_dir / METRICS).read_text())
     return metrics
+
+
+def _check_resume_fits(state: dict, setup: _Setup, path: Path) -> None:
+    """Refuse to resume a training state on data with other identities or cameras (names both counts)."""
+    diffs = []
+    for key, now in (("num_classes", setup.num_classes), ("num_cameras", setup.num_cameras)):
+        if key in state and state[key] != now:
+            what = "training identities" if key == "num_classes" else "cameras"
+            diffs.append(f"the checkpoint was trained with {state[key]} {what}, the data now has {now}")
+    if diffs:
+        raise ResumeMismatchError(f"{path}: cannot resume on this data: " + "; ".join(diffs)
+                                  + "; start a new run folder for the new data")
 
 
 def _progress(iterable, enabled: bool, desc: str, initial: int, total: int):
