@@ -12,7 +12,9 @@ Example::
     python tools/train_stargan.py --config configs/stargan/market.yaml --set data.root=data/Market-1501 --dry-run
 """
 
-from reid_stargan.cli.train_stargan import main
+import sys
+
+from reid_stargan.cli.train_stargan import cli
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -103,6 +103,13 @@ class StarGANConfig:
     out_root: str = "runs"  # the CLI makes runs/NNNNN-<tag>/ here
     tag: str = "stargan"
 
+    def __post_init__(self) -> None:
+        # At load, so a bad device is named before anything runs (the other checks are in validate()).
+        from reid_stargan.reid.config import check_device
+
+        if (problem := check_device(self.runtime.device, "runtime.device")) is not None:
+            raise ValueError(problem)
+
     @property
     def datasets(self) -> list[DataConfig]:
         """All data sets of the run in label-layout order."""

@@ -58,11 +58,12 @@ from reid_stargan.utils.io import (
     atomic_write_text,
     torch_load,
 )
-from reid_stargan.utils.rundir import RunLogger
+from reid_stargan.utils.rundir import RunLogger, claim_run_dir, drop_stats_after, remove_stale_temporaries
 from reid_stargan.utils.seed import capture_rng_state, draw_seed, restore_rng_state, seed_everything
 
 # Config keys that must not change when a run is resumed (they define the models and the data order).
 FROZEN_KEYS = ("gan", "train.batch_size", "train.n_critic", "train.seed", "augment")
+TOOL = "train_stargan"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -403,10 +404,15 @@ def train_stargan(cfg: StarGANConfig, run_dir: str | Path, resume: bool = True, 
     cfg = copy.deepcopy(cfg)
     cfg.validate()
     run_dir = Path(run_dir)
+    # Another tool's folder, or the user's own files, are refused before anything is read or written.
+    claim_run_dir(run_dir, TOOL, write=False)
     gen_path = run_dir / "checkpoints" / "generator.pt"
     if _finished(run_dir):
         return gen_path
     dist_info = init_distributed(cfg.runtime.device)
+    if dist_info.is_main:
+        claim_run_dir(run_dir, TOOL)
+        remove_stale_temporaries(run_dir)  # a killed writer's *.tmp-* files; this process owns the folder
     last = run_dir / "checkpoints" / "last.pt"
     saved = None
     if last.is_file():
@@ -418,6 +424,8 @@ def train_stargan(cfg: StarGANConfig, run_dir: str | Path, resume: bool = True, 
             cfg.train.seed = saved_cfg["train"]["seed"]
         check_resume_config({**saved_cfg, "datasets_names": [saved_cfg["data"]["name"]] +
                              [d["name"] for d in saved_cfg["extra_data"]]}, cfg, last)
+        if dist_info.is_main:  # records past the resumed step would otherwise appear twice
+            drop_stats_after(run_dir, lambda r, done=int(saved["step"]): r.get("step", 0) <= done)
     if cfg.train.seed is None:
         seeds = [draw_seed()]
         if dist_info.distributed:
