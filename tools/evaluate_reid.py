@@ -10,7 +10,9 @@ Example::
 The npz holds q_feats, g_feats, q_pids, g_pids, q_camids, g_camids (and optional q_paths, g_paths).
 """
 
-from reid_stargan.cli.evaluate_reid import main
+import sys
+
+from reid_stargan.cli.evaluate_reid import cli
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -9,6 +9,10 @@ Examples::
 
 The .npz holds q_feats (Q, D), g_feats (G, D), q_pids, g_pids, q_camids, g_camids and optionally
 q_paths / g_paths (needed by --visualize in that mode).
+
+Without --out the results go to a new numbered folder `runs/NNNNN-eval/`; an --out folder that holds a
+metrics.json this tool did not write (a training run's own) is refused. Errors end as one line
+`error: ...` with exit code 2 (`--debug` shows the traceback).
 """
 
 from __future__ import annotations
@@ -16,16 +20,41 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from reid_stargan.cli.common import add_debug_flag, run_cli
 from reid_stargan.eval.evaluator import BACKENDS, REPORTED_RANKS, evaluate
 from reid_stargan.eval.metrics import AP_MODES
 from reid_stargan.eval.retrieval import METRICS
 from reid_stargan.utils.io import atomic_write_json
 
 NPZ_KEYS = ("q_feats", "g_feats", "q_pids", "g_pids", "q_camids", "g_camids")
+TOOL = "evaluate_reid"
+DEFAULT_OUT_ROOT = "runs"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,33 +65,113 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="YAML with a data: section (default with --checkpoint: the model's own data)")
     parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="dotted overrides of the data config, e.g. --set data.root=/path")
-    parser.add_argument("--out", default=".", help="folder for metrics.json (and the --visualize PNGs)")
+    parser.add_argument("--out", default=None,
+                        help="folder for metrics.json and the --visualize PNGs (default: a new runs/NNNNN-eval/)")
     parser.add_argument("--metric", choices=METRICS, default="cosine")
     parser.add_argument("--ap", choices=AP_MODES, default="finite",
                         help="finite: torchreid/fast-reid AP; trapezoid: official Market-1501 MATLAB AP")
     parser.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
-    parser.add_argument("--max-rank", type=int, default=50)
-    parser.add_argument("--visualize", type=int, default=0, metavar="N", help="PNGs of N queries with top-10")
+    parser.add_argument("--max-rank", type=positive_int, default=50)
+    parser.add_argument("--visualize", type=non_negative_int, default=0, metavar="N", help="PNGs of N queries with top-10")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
                         help="input size (default: the model's training size)")
     parser.add_argument("--no-flip", action="store_true", help="do not average with mirrored images")
+    add_debug_flag(parser)
     return parser
 
 
 def load_feature_file(path: str | os.PathLike) -> dict:
-    """Read the npz (no pickles): the six arrays, plus q_paths / g_paths when present."""
-    with np.load(path, allow_pickle=False) as data:
+    """Read the npz (no pickles): the six arrays, plus q_paths / g_paths when present.
+
+    Anything else (a text file, a single .npy array, object or string arrays where numbers belong)
+    raises ValueError naming the file and the array.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"feature file not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head[:4] != b"PK\x03\x04":
+        kind = "a single .npy array" if head == b"\x93NUMPY" else f"not a numpy archive (it starts with {head!r})"
+        raise ValueError(f"{path}: {kind}; expected an .npz (np.savez) with arrays {', '.join(NPZ_KEYS)}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: not a readable .npz archive (truncated or corrupt: {exc})") from exc
+    with data:
         missing = [k for k in NPZ_KEYS if k not in data]
         if missing:
             raise ValueError(f"{path}: missing arrays {missing}; expected {list(NPZ_KEYS)}")
-        out = {k: data[k] for k in NPZ_KEYS}
-        for key in ("q_paths", "g_paths"):
-            if key in data:
-                out[key] = [str(p) for p in data[key]]
+        out = {}
+        for key in (*NPZ_KEYS, "q_paths", "g_paths"):
+            if key not in data:
+                continue
+            try:
+                out[key] = data[key]
+            except ValueError as exc:  # object arrays need pickles, which are never loaded
+                raise ValueError(f"{path}: array {key} holds Python objects (pickled), which are refused; "
+                                 f"save it as a numeric array") from exc
+            except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+                raise ValueError(f"{path}: array {key} cannot be read (truncated or corrupt archive: {exc})") from exc
+    for key in NPZ_KEYS:
+        arr = out[key]
+        if arr.dtype.kind in "USO":
+            what = "strings" if arr.dtype.kind in "US" else "objects"
+            need = "numbers" if key.endswith("feats") else "integers"
+            raise ValueError(f"{path}: {key} holds {what} (dtype {arr.dtype}); {key} must be {need}")
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"{path}: {key} has dtype {arr.dtype}; expected numbers")
+        if not key.endswith("feats") and arr.dtype.kind == "f" and not np.all(np.mod(arr, 1) == 0):
+            raise ValueError(f"{path}: {key} holds non-integer values; pids and camids must be integers")
+    for key in ("q_paths", "g_paths"):
+        if key in out:
+            out[key] = [str(p) for p in out[key]]
     return out
+
+
+def check_checkpoint_kind(path: str | os.PathLike) -> None:
+    """Refuse a file that is not a re-ID model, saying what it is (e.g. a StarGAN generator)."""
+    from reid_stargan.utils.io import torch_load
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / "model.pt"
+    blob = torch_load(path)
+    if not isinstance(blob, dict):
+        raise ValueError(f"{path}: holds a {type(blob).__name__}, not a re-ID model written by train_reid")
+    if blob.get("format") == "reid_stargan":
+        raise ValueError(f"{path} is a StarGAN {blob.get('kind', 'generator')} file, not a re-ID model; give "
+                         "--checkpoint a train_reid model.pt (or its run folder)")
+    if "G" in blob and "D" in blob:
+        raise ValueError(f"{path} is a StarGAN training state (last.pt of train_stargan), not a re-ID model")
+    if blob and "config" not in blob and all(hasattr(v, "shape") for v in blob.values()):
+        raise ValueError(f"{path} is a bare state dict (e.g. an official StarGAN *-G.ckpt), not a re-ID model "
+                         "written by train_reid")
+    if ("state_dict" not in blob and "model" not in blob) or "config" not in blob:
+        raise ValueError(f"{path}: not a re-ID model written by train_reid (keys: {', '.join(list(blob)[:6])})")
+
+
+def resolve_out_dir(out: str | None) -> Path | None:
+    """The --out folder, refused when it holds a metrics.json another tool wrote; None: make one later."""
+    if out is None:
+        return None
+    out_dir = Path(out)
+    metrics = out_dir / "metrics.json"
+    if metrics.is_file():
+        import json
+
+        try:
+            owner = json.loads(metrics.read_text()).get("tool")
+        except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+            owner = None
+        if owner != TOOL:
+            raise FileExistsError(f"{metrics} exists and was not written by evaluate_reid (a training run's "
+                                  "results?); it is kept: choose another --out, or leave --out out for a new "
+                                  "runs/NNNNN-eval/ folder")
+    return out_dir
 
 
 def features_from_checkpoint(checkpoint: str, config: str | None, overrides: list[str], args) -> dict:
@@ -72,6 +181,7 @@ def features_from_checkpoint(checkpoint: str, config: str | None, overrides: lis
     from reid_stargan.eval.features import extract_features
     from reid_stargan.reid.checkpoint import load_reid_model
 
+    check_checkpoint_kind(checkpoint)
     model, model_cfg = load_reid_model(checkpoint, device=args.device)
     tree = load_yaml_tree(config) if config else {"data": config_to_dict(model_cfg.data)}
     tree = apply_overrides(tree, overrides)
@@ -105,6 +215,7 @@ def format_table(metrics: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    out_dir = resolve_out_dir(args.out)  # before any work: a refused folder costs nothing
     if args.features:
         data = load_feature_file(args.features)
     else:
@@ -113,7 +224,11 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = evaluate(*(data[k] for k in NPZ_KEYS), metric=args.metric, rerank=args.rerank, ap=args.ap,
                        backend=args.backend, max_rank=args.max_rank, device=args.device)
     metrics["source"] = args.features or args.checkpoint
-    out_dir = Path(args.out)
+    metrics["tool"] = TOOL
+    if out_dir is None:
+        from reid_stargan.utils.rundir import make_run_dir
+
+        out_dir = make_run_dir(DEFAULT_OUT_ROOT, "eval", subdirs=())
     atomic_write_json(out_dir / "metrics.json", metrics)
     print(format_table(metrics))
 
@@ -129,5 +244,9 @@ def main(argv: list[str] | None = None) -> dict:
     return metrics
 
 
+def cli(argv: list[str] | None = None) -> int:
+    return run_cli(main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -106,7 +106,7 @@ def torch_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
                 f"{path} holds pickled code (objects other than tensors and plain containers) and is refused; "
                 f"this toolkit loads weights only. {blocked}".strip()) from exc
         raise CheckpointFileError(f"{path}: not a checkpoint (not a torch file, or corrupt)") from exc
-    except (RuntimeError, EOFError, KeyError, ValueError, UnicodeDecodeError) as exc:
+    except (RuntimeError, OSError, EOFError, KeyError, ValueError, UnicodeDecodeError) as exc:
         if head == b"PK\x03\x04":
             raise CheckpointFileError(f"{path}: truncated or corrupt checkpoint ({size} bytes; its zip "
                                       "archive is incomplete, e.g. a copy or a write that was cut short)") from exc
