@@ -12,7 +12,7 @@ several machines: `--shard i/n`. See `reid_stargan/cli/generate_camstyle.py` for
 
 import sys
 
-from reid_stargan.cli.generate_camstyle import main
+from reid_stargan.cli.generate_camstyle import cli
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

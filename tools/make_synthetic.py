@@ -12,7 +12,9 @@ Example::
     python tools/make_synthetic.py --out data/syn_tiny --preset tiny --num-cameras 3 --overwrite
 """
 
-from reid_stargan.cli.make_synthetic import main
+import sys
+
+from reid_stargan.cli.make_synthetic import cli
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

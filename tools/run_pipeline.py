@@ -11,7 +11,7 @@ See `reid_stargan/cli/run_pipeline.py` for every option.
 
 import sys
 
-from reid_stargan.cli.run_pipeline import main
+from reid_stargan.cli.run_pipeline import cli
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from reid_stargan.cli.common import add_debug_flag, run_cli
 from reid_stargan.data.synthetic import PRESETS, make_synthetic
 
 # Flag -> make_synthetic keyword; None defaults mean "take the preset's (or the library's) value".
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="scale of the cameras' photometric styles (0 = neutral cameras, 1 = default)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing synthetic set")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_debug_flag(parser)
     return parser
 
 
@@ -54,5 +56,11 @@ def main(argv: list[str] | None = None) -> dict:
     return summary
 
 
+def cli(argv: list[str] | None = None) -> int:
+    return run_cli(main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    sys.exit(cli())

@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from reid_stargan.cli.common import add_debug_flag, run_cli
 from reid_stargan.config import ConfigError, add_config_args, dump_config_yaml, load_config, replace_config
 from reid_stargan.pipeline.config import PipelineConfig
 from reid_stargan.pipeline.run import Pipeline, resolve_tool_paths
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue a stopped pipeline run (its config.yaml is used unless --config is given)")
     p.add_argument("--no-progress", action="store_true")
+    add_debug_flag(p)
     return p
 
 
@@ -59,5 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli(argv: list[str] | None = None) -> int:
+    return run_cli(main, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())
