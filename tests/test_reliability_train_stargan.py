@@ -53,9 +53,18 @@ def one_line_error(capsys, code, expected_code=2) -> str:
     return err
 
 
-def test_device_is_checked_at_load():
-    with pytest.raises(ConfigError, match=r"runtime.device must be auto, cpu, cuda or cuda:N, got 'tpu'"):
-        load_config(StarGANConfig, None, ["runtime.device=tpu"])
+@pytest.mark.parametrize("override, message", [
+    ("runtime.device=tpu", r"runtime.device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
+    ("train.d_lr=-0.1", r"train.g_lr and train.d_lr must be > 0"),  # was torch's "Invalid learning rate"
+    ("train.beta2=1.5", r"train.beta1 and train.beta2 must be in \[0, 1\)"),
+    ("log.checkpoint_every=0", r"log.checkpoint_every must be >= 1"),  # was a ZeroDivisionError mid-run
+    ("runtime.num_workers=-1", r"runtime.num_workers and runtime.threads must be >= 0"),
+])
+def test_bad_values_are_refused_at_load_naming_the_key(blank, override, message, capsys):
+    with pytest.raises(ConfigError, match=message):
+        load_config(StarGANConfig, None, [override])
+    err = one_line_error(capsys, cli(["--config", str(blank), "--set", override, "--dry-run"]))
+    assert "config error" in err
 
 
 def test_run_dir_into_a_foreign_folder_is_refused(blank, tiny_set, tmp_path, capsys):

@@ -107,8 +107,25 @@ class StarGANConfig:
         # At load, so a bad device is named before anything runs (the other checks are in validate()).
         from reid_stargan.reid.config import check_device
 
-        if (problem := check_device(self.runtime.device, "runtime.device")) is not None:
-            raise ValueError(problem)
+        t, r, lg, g = self.train, self.runtime, self.log, self.gan
+        problems = []
+        if (problem := check_device(r.device, "runtime.device")) is not None:
+            problems.append(problem)
+        if not (t.g_lr > 0 and t.d_lr > 0):  # torch.optim.Adam would refuse them without naming the key
+            problems.append(f"train.g_lr and train.d_lr must be > 0, got {t.g_lr} and {t.d_lr}")
+        if not (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1):
+            problems.append(f"train.beta1 and train.beta2 must be in [0, 1), got {t.beta1} and {t.beta2}")
+        if min(lg.log_every, lg.sample_every, lg.checkpoint_every) < 1 or lg.snapshot_every < 0:
+            problems.append("log.log_every, log.sample_every and log.checkpoint_every must be >= 1 "
+                            f"(got {lg.log_every}, {lg.sample_every}, {lg.checkpoint_every}), log.snapshot_every >= 0")
+        if lg.sample_rows < 1 or lg.eval_images < 1:
+            problems.append(f"log.sample_rows and log.eval_images must be >= 1, got {lg.sample_rows}, {lg.eval_images}")
+        if r.num_workers < 0 or r.threads < 0:  # the loader would refuse them without naming the key
+            problems.append(f"runtime.num_workers and runtime.threads must be >= 0, got {r.num_workers}, {r.threads}")
+        if min(g.lambda_cls, g.lambda_rec, g.lambda_gp) < 0:
+            problems.append("gan.lambda_cls, gan.lambda_rec and gan.lambda_gp must be >= 0")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     @property
     def datasets(self) -> list[DataConfig]:
