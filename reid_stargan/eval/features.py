@@ -1,4 +1,4 @@
-"""Feature extraction: a torch re-ID model over a list of ``Record``s, batched, with flip averaging.
+"""Feature extraction: a torch re-ID model over ``Record``s or plain image paths, batched, with flip averaging.
 
 Example::
 
@@ -6,11 +6,15 @@ Example::
     from reid_stargan.eval.features import extract_features
     model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())  # any (B,3,H,W)->(B,D)
     feats, pids, camids = extract_features(model, dataset.query, image_size=(256, 128), batch_size=64)
+    feats, pids, camids = extract_features(model, ["a/0002_c1s1_000451_03.jpg", Path("b/me.jpg")])
+    # -> pids [2, -1], camids [0, -1]: labels from Market-1501 style names, -1 where a name has none
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,6 +25,37 @@ logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# "0002_c1s1_000451_03.jpg" (Market-1501), "0001_c2_f0046182.jpg" (DukeMTMC-reID): pid, 1-based camera.
+# The same pattern as reid_stargan.data.datasets.MARKET_NAME, kept here so this module stays standalone.
+_MARKET_NAME = re.compile(r"^(-?\d+)_c(\d+)")
+
+
+def record_from_path(path: str | os.PathLike):
+    """A ``Record`` for a plain image path: pid and 0-based camid from a Market-1501 style file name
+    (``0002_c1s1_...``), -1 and -1 when the name does not carry them."""
+    from reid_stargan.data.records import Record
+
+    path = os.fspath(path)
+    match = _MARKET_NAME.match(os.path.basename(path))
+    if match is None or int(match.group(2)) < 1:
+        return Record(path, -1, -1)
+    return Record(path, int(match.group(1)), int(match.group(2)) - 1)
+
+
+def as_records(items: Sequence) -> list:
+    """``items`` as objects with .path / .pid / .camid: Records are kept, str / Path become
+    :func:`record_from_path` records; anything else raises TypeError naming the first bad item."""
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, (str, os.PathLike)):
+            out.append(record_from_path(item))
+        elif all(hasattr(item, a) for a in ("path", "pid", "camid")):
+            out.append(item)
+        else:
+            raise TypeError(f"item {i} is a {type(item).__name__}; expected a Record (.path, .pid, .camid) "
+                            "or an image path (str / pathlib.Path)")
+    return out
 
 
 def _load_rgb(path: str) -> Image.Image:
@@ -69,15 +104,21 @@ def _collate(batch):
 @torch.no_grad()
 def extract_features(model: torch.nn.Module, records: Sequence, image_size=(256, 128), batch_size: int = 64,
                      flip: bool = True, device: str = "cpu", num_workers: int = 0, normalize: bool = True,
-                     progress: bool = True):
-    """Embed ``records`` (objects with .path, .pid, .camid) with ``model`` ((B, 3, H, W) -> (B, D)).
+                     progress: bool = True, return_index: bool = False):
+    """Embed ``records`` with ``model`` ((B, 3, H, W) -> (B, D)).
 
-    flip=True averages the embeddings of the image and its horizontal mirror; normalize=True L2-
-    normalises the result. Unreadable images are skipped (logged with a count), so the returned
-    arrays may be shorter than ``records``. Returns (feats float32 (N, D), pids int64 (N,), camids
-    int64 (N,)). The model is put in eval mode and restored to its previous mode afterwards.
+    ``records``: objects with .path, .pid, .camid (``Record``), or plain image paths (str /
+    ``pathlib.Path``), whose pid and camid come from Market-1501 style names (-1 when absent; see
+    :func:`record_from_path`); the two kinds may be mixed. flip=True averages the embeddings of the
+    image and its horizontal mirror; normalize=True L2-normalises the result. Unreadable images are
+    skipped (logged with a count), so the returned arrays may be shorter than ``records``. Returns
+    (feats float32 (N, D), pids int64 (N,), camids int64 (N,)), and with ``return_index`` also the
+    positions in ``records`` of the N images kept (int64 (N,)). The model is put in eval mode and
+    restored to its previous mode afterwards.
     """
     from tqdm import tqdm
+
+    records = as_records(records)
 
     loader = torch.utils.data.DataLoader(_RecordImages(records, image_size), batch_size=batch_size,
                                          shuffle=False, num_workers=num_workers, collate_fn=_collate)
@@ -109,4 +150,7 @@ def extract_features(model: torch.nn.Module, records: Sequence, image_size=(256,
     kept_idx = torch.cat(kept).numpy()
     pids = np.array([records[i].pid for i in kept_idx], dtype=np.int64)
     camids = np.array([records[i].camid for i in kept_idx], dtype=np.int64)
-    return torch.cat(feats).numpy().astype(np.float32), pids, camids
+    feats = torch.cat(feats).numpy().astype(np.float32)
+    if return_index:
+        return feats, pids, camids, kept_idx.astype(np.int64)
+    return feats, pids, camids
