@@ -184,6 +184,11 @@ def features_from_checkpoint(checkpoint: str, config: str | None, overrides: lis
     check_checkpoint_kind(checkpoint)
     model, model_cfg = load_reid_model(checkpoint, device=args.device)
     tree = load_yaml_tree(config) if config else {"data": config_to_dict(model_cfg.data)}
+    if not config and not any(o.split("=", 1)[0].strip() == "data.root" for o in overrides):
+        # The model's own data.root may be relative to where training ran: find it from here.
+        from reid_stargan.cli.checkpoint_paths import resolve_data_root
+
+        tree["data"]["root"] = resolve_data_root(tree["data"]["root"], checkpoint, model_cfg.out_root)
     tree = apply_overrides(tree, overrides)
     if "data" not in tree:
         raise ValueError(f"{config}: no 'data:' section")
