@@ -138,3 +138,25 @@ def test_resume_drops_duplicate_stats_and_names_both_camera_counts(blank, tiny_s
     train_stargan(tiny_cfg(tiny_set), run, progress=False)
     assert [r["step"] for r in read_stats(run)] == [1, 2, 3, 4]
     assert not list((run / "checkpoints").glob("*.tmp-*"))
+
+
+def test_resume_runs_on_the_saved_config_and_records_each_change(blank, tiny_set, tmp_path, capsys):
+    """Item 5b: --resume needs no --config, takes only explicit --set changes of non-frozen keys,
+    prints them and keeps a record; a --config that silently differs (100x lr) is refused."""
+    run = tmp_path / "r"
+    train_stargan(tiny_cfg(tiny_set), run, progress=False, max_steps=2)
+    hot = tmp_path / "hot.yaml"
+    hot.write_text("train:\n  d_lr: 0.01\n")
+    err = one_line_error(capsys, cli(["--config", str(hot), "--resume", str(run), "--no-progress",
+                                      "--set", f"data.root={tiny_set}", *TINY]))
+    assert "--config differs from it: train.d_lr: run 0.0001 vs" in err and "--set KEY=VALUE" in err
+    err = one_line_error(capsys, cli(["--resume", str(run), "--no-progress", "--set", "gan.g_conv_dim=16"]))
+    assert "gan.g_conv_dim cannot change in a resumed run" in err
+    assert not (run / "config_changes.jsonl").exists()
+    assert cli(["--resume", str(run), "--no-progress", "--set", "train.g_lr=0.0002", "log.eval_images=8"]) == 0
+    assert "resume: train.g_lr: 0.0001 -> 0.0002" in capsys.readouterr().err
+    records = [json.loads(line) for line in (run / "config_changes.jsonl").read_text().splitlines()]
+    assert records[0]["at_step"] == 2
+    assert records[0]["changes"] == {"log.eval_images": [16, 8], "train.g_lr": [0.0001, 0.0002]}
+    saved = load_config(StarGANConfig, run / "config.yaml")
+    assert saved.train.g_lr == 0.0002 and saved.train.d_lr == 0.0001 and saved.train.seed == 3

@@ -4,9 +4,13 @@ Examples::
 
     python tools/train_stargan.py --config configs/stargan/synthetic_cpu.yaml --set data.root=data/synthetic
     python tools/train_stargan.py --config configs/stargan/market.yaml --set data.root=data/market --dry-run
-    python tools/train_stargan.py --config configs/stargan/market.yaml --resume runs/00003-stargan-market
+    python tools/train_stargan.py --resume runs/00003-stargan-market
+    python tools/train_stargan.py --resume runs/00003-stargan-market --set train.num_iters=300000
     torchrun --nproc_per_node 4 tools/train_stargan.py --config configs/stargan/market.yaml --set data.root=...
 
+A resume runs on the run's saved config. `--set` may change keys that do not define the models or
+the data order; each change is printed and appended to the run's `config_changes.jsonl`. A
+`--config` given with `--resume` must agree with the saved config except where `--set` says otherwise.
 Errors end as one line `error: ...` with exit code 2 (`--debug` shows the traceback).
 """
 
@@ -15,19 +19,32 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from reid_stargan.cli.common import add_debug_flag, run_cli
-from reid_stargan.config import ConfigError, add_config_args, dump_config_yaml, load_config
+from reid_stargan.config import (
+    ConfigError,
+    add_config_args,
+    apply_overrides,
+    config_to_dict,
+    dump_config_yaml,
+    from_dict,
+    load_config,
+)
 from reid_stargan.gan.config import StarGANConfig
-from reid_stargan.gan.trainer import TOOL, train_stargan
+from reid_stargan.gan.trainer import FROZEN_KEYS, TOOL, train_stargan
+from reid_stargan.utils.io import append_jsonl
 from reid_stargan.utils.rundir import claim_run_dir, discard_unstarted_run, make_run_dir
+
+CHANGES = "config_changes.jsonl"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Train StarGAN with cameras (or face attributes) as domains.")
-    add_config_args(parser)
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in this folder exactly")
+    add_config_args(parser, config_required=False)
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue the run in this folder exactly, on its saved config (--config not needed)")
     parser.add_argument("--run-dir", metavar="DIR", help="train into this folder (default: a new numbered one)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many iterations")
     parser.add_argument("--allow-empty-cameras", action="store_true",
@@ -73,11 +90,62 @@ def check_domains(cfg: StarGANConfig, allow_empty: bool) -> int:
     return total
 
 
-def check_resume_domains(run_dir: Path, domains: int) -> None:
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _frozen(key: str) -> bool:
+    return any(key == f or key.startswith(f + ".") for f in FROZEN_KEYS)
+
+
+def resume_config(run_dir: Path, saved: dict, config: str | None, overrides: list[str]) -> tuple[StarGANConfig, dict]:
+    """The config a resume runs on: the run's saved one with the `--set` overrides; -> (cfg, changes).
+
+    Refused: an override of a frozen key (models, data order), and a `--config` whose values differ
+    from the saved ones where `--set` does not say so (they would otherwise be taken silently).
+    """
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        raise ValueError(f"{run_dir / 'checkpoints' / 'last.pt'}: no saved config in it; not a train_stargan checkpoint")
+    before = saved["config"]
+    cfg = from_dict(StarGANConfig, apply_overrides(before, overrides))
+    old, new = _flat(before), _flat(config_to_dict(cfg))
+    changes = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+    frozen = [k for k in changes if _frozen(k)]
+    if frozen:
+        raise ValueError(f"--resume {run_dir}: {', '.join(frozen)} cannot change in a resumed run (they define "
+                         f"the models or the data order); start a new run instead")
+    if config is not None:
+        given = _flat(config_to_dict(load_config(StarGANConfig, config, overrides)))
+        asked = {item.split("=", 1)[0].strip() for item in overrides}
+        differ = [f"{k}: run {new.get(k)!r} vs {config} {given.get(k)!r}" for k in sorted(set(given) | set(new))
+                  if given.get(k) != new.get(k) and k not in asked and k != "train.seed"]
+        if differ:
+            raise ValueError(f"--resume {run_dir} runs on the run's saved config, and --config differs from it: "
+                             + "; ".join(differ[:6]) + ("; ..." if len(differ) > 6 else "")
+                             + ". Change a key on purpose with --set KEY=VALUE, or drop --config")
+    return cfg, changes
+
+
+def record_changes(run_dir: Path, changes: dict, step: int | None) -> None:
+    """Print each resumed-run change and keep a record of it in the run folder."""
+    for key, (a, b) in changes.items():
+        print(f"resume: {key}: {a!r} -> {b!r}", file=sys.stderr)
+    append_jsonl(run_dir / CHANGES, {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "at_step": step,
+                                     "changes": changes})
+
+
+def check_resume_domains(run_dir: Path, domains: int, saved: dict | None = None) -> None:
     """A resume onto data with another camera (domain) count names both counts."""
     from reid_stargan.utils.io import torch_load
 
-    saved = torch_load(run_dir / "checkpoints" / "last.pt")
+    if saved is None:
+        saved = torch_load(run_dir / "checkpoints" / "last.pt")
     meta = saved.get("meta", {}) if isinstance(saved, dict) else {}
     before = meta.get("d_c_dim")
     if before is not None and before != domains:
@@ -87,8 +155,22 @@ def check_resume_domains(run_dir: Path, domains: int) -> None:
 
 def main(argv: list[str] | None = None) -> Path | None:
     args = build_parser().parse_args(argv)
+    if args.config is None and args.resume is None:
+        sys.exit("give --config FILE (or --resume RUN_DIR)")
+    saved, changes = None, {}
+    if args.resume:
+        from reid_stargan.utils.io import torch_load
+
+        run_dir = Path(args.resume)
+        if not (run_dir / "checkpoints" / "last.pt").is_file():
+            sys.exit(f"--resume {run_dir}: no checkpoints/last.pt there")
+        claim_run_dir(run_dir, TOOL, write=False)
+        saved = torch_load(run_dir / "checkpoints" / "last.pt")
     try:
-        cfg = load_config(StarGANConfig, args.config, args.overrides)
+        if saved is not None:
+            cfg, changes = resume_config(run_dir, saved, args.config, args.overrides)
+        else:
+            cfg = load_config(StarGANConfig, args.config, args.overrides)
         cfg.validate()
     except (ConfigError, ValueError) as exc:
         sys.exit(f"config error: {exc}")
@@ -98,11 +180,9 @@ def main(argv: list[str] | None = None) -> Path | None:
     domains = check_domains(cfg, args.allow_empty_cameras)  # before any folder is made
     created = None
     if args.resume:
-        run_dir = Path(args.resume)
-        if not (run_dir / "checkpoints" / "last.pt").is_file():
-            sys.exit(f"--resume {run_dir}: no checkpoints/last.pt there")
-        claim_run_dir(run_dir, TOOL, write=False)
-        check_resume_domains(run_dir, domains)
+        check_resume_domains(run_dir, domains, saved)
+        if changes and int(os.environ.get("RANK", "0")) == 0:
+            record_changes(run_dir, changes, saved.get("step"))
     elif args.run_dir:
         run_dir = Path(args.run_dir)
         claim_run_dir(run_dir, TOOL, write=False)
