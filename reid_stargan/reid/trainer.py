@@ -101,7 +101,7 @@ class _Setup:
             builder = CamStyleBatchBuilder(train, generated, label_of, P, K, cfg.camstyle.share, seed, info.rank,
                                            same_ids=cfg.camstyle.same_ids)
             self.mode = CamStyleMode(builder, cfg.loss, self.num_classes, cfg.camstyle.lsr_epsilon,
-                                     cfg.camstyle.triplet)
+                                     cfg.camstyle.triplet, cfg.camstyle.loss_form, cfg.camstyle.generated_weight)
         elif mode == "hhl":
             target = cfg.hhl.target.build()
             if target.skipped:
