@@ -65,12 +65,13 @@ def score(checkpoint: Path, subset, dataset, classifier, features, keep_detail: 
     generate_camstyle(checkpoint, subset, out, dataset.num_cameras,
                       GenerateOptions(targets_per_image=1, keep_detail=keep_detail, progress=False, judge=False))
     fakes = read_camstyle(out)
-    style = quality.camera_style_scores(classifier, fakes, dataset.train, max_images=None)
+    # The classifier's accuracy on real TRAINING images is the reference (the test split stays unused).
+    style = quality.camera_style_scores(classifier, fakes, dataset.train, max_images=2000)
     identity = quality.identity_preservation(features, fakes, dataset.train, max_queries=None)
     return {"target_camera_acc": style["generated_target_acc"], "source_camera_acc": style["generated_source_acc"],
             "id_rank1": identity["generated"]["rank1"], "id_mAP": identity["generated"]["mAP"],
             "source_id_rank1": identity["source"]["rank1"], "source_id_mAP": identity["source"]["mAP"],
-            "chance": style["chance"], "num_images": len(fakes)}
+            "real_camera_acc": style["real_heldout_acc"], "chance": style["chance"], "num_images": len(fakes)}
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:

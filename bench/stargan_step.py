@@ -13,6 +13,7 @@ Example::
 
     python bench/stargan_step.py --data-root data/synthetic            # makes the set if missing
     python bench/stargan_step.py --configs cpu --cycles 4 --threads 2 --json bench.json
+    python bench/stargan_step.py --configs cuhk03 --threads 1 --amp true     # the real-image CPU config
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from reid_stargan.gan.trainer import Trainer
 from reid_stargan.utils.distributed import init_distributed
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = {"full": REPO / "configs/stargan/market.yaml", "cpu": REPO / "configs/stargan/synthetic_cpu.yaml"}
+CONFIGS = {"full": REPO / "configs/stargan/market.yaml", "cpu": REPO / "configs/stargan/synthetic_cpu.yaml",
+           # the real-image CPU config on its own data (bf16 autocast on AVX512-BF16 CPUs, as shipped)
+           "cuhk03": REPO / "configs/stargan/cuhk03_cpu.yaml"}
 
 
 def toolkit_rate(cfg: StarGANConfig, cycles: int, device: str) -> float:
@@ -137,7 +140,9 @@ def _sync(device) -> None:
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-root", default="data/synthetic", help="Market-layout set (made with the demo preset if missing)")
-    p.add_argument("--configs", default="full,cpu", help="comma list of: full, cpu")
+    p.add_argument("--configs", default="full,cpu", help="comma list of: full, cpu, cuhk03 (reads ../shared/data)")
+    p.add_argument("--amp", choices=["true", "false"], default=None,
+                   help="override runtime.amp (bf16 autocast) of the toolkit loop; the reference stays fp32")
     p.add_argument("--cycles", type=int, default=0, help="timed cycles (5 D + 1 G); 0 = 1 for full on CPU, 3 otherwise")
     p.add_argument("--full-batch-cpu", type=int, default=2, help="batch of the full config on CPU (16 takes minutes)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
@@ -156,9 +161,12 @@ def main(argv=None) -> dict:
                + (f", {torch.cuda.get_device_name()}" if device == "cuda" else ", no GPU"),
                "torch": torch.__version__, "device": device, "rows": []}
     for name in args.configs.split(","):
-        over = [f"data.root={root}", "train.seed=0", f"runtime.device={device}", "runtime.num_workers=0",
+        own_data = name == "cuhk03"
+        over = [*([] if own_data else [f"data.root={root}"]), "train.seed=0", f"runtime.device={device}", "runtime.num_workers=0",
                 "log.tensorboard=false", "data.verify_images=false", "data.name=market_layout", "data.num_cameras=0",
-                "train.n_critic=5"]  # one timed unit = 5 D updates + 1 G update for every config
+                "train.n_critic=5", *([f"runtime.threads={args.threads}"] if args.threads else [])]
+        if args.amp is not None:
+            over.append(f"runtime.amp={args.amp}")  # one timed unit = 5 D updates + 1 G update for every config
         if name == "full" and device == "cpu":
             over.append(f"train.batch_size={args.full_batch_cpu}")
         cfg = load_config(StarGANConfig, CONFIGS[name], over)
