@@ -70,7 +70,7 @@ def check_domains(cfg: StarGANConfig, allow_empty: bool) -> int:
             raise ConfigError(f"data set '{dc.name}' has an empty root: set it with --set data.root=PATH")
         ds = build_dataset(dc.name, dc.root, num_cameras=dc.num_cameras, bad_names=dc.bad_names,
                            with_distractors=False, use_val=dc.use_val, attrs=dc.attrs,
-                           num_test=cfg.augment.celeba_num_test)
+                           num_test=cfg.augment.celeba_num_test, train_only=True)
         if not isinstance(ds, ReidDataset):
             total += len(ds.domain_names)
             continue

@@ -92,15 +92,18 @@ def _check_cameras(records: list[Record], num_cameras: int) -> None:
 
 
 def _market_dataset(name: str, root: Path, num_cameras: int | None, bad_names: str,
-                    extra_gallery: Path | None = None) -> ReidDataset:
+                    extra_gallery: Path | None = None, train_only: bool = False) -> ReidDataset:
     if not root.is_dir():
         raise DatasetError(f"data set root {root} does not exist\n{MARKET_LAYOUT_HELP}")
     splits, skipped = {}, {}
     for split, sub in MARKET_SPLITS.items():
+        if train_only and split != "train":  # StarGAN reads the training split only
+            splits[split] = []
+            continue
         splits[split], bad = parse_market_folder(root / sub, bad_names=bad_names)
         if bad:
             skipped[split] = bad
-    if extra_gallery is not None:
+    if extra_gallery is not None and not train_only:
         extra, _ = parse_market_folder(extra_gallery, unparsed_as_distractor=True)
         splits["gallery"] = splits["gallery"] + extra
     if not splits["train"]:
@@ -132,14 +135,18 @@ def _find_root(root: str | os.PathLike, *candidates: str) -> Path:
 
 @DATASETS.register("market_layout")
 def market_layout(root: str | os.PathLike, num_cameras: int = 0, bad_names: str = "skip",
-                  **_: object) -> ReidDataset:
-    """Any folder in Market-1501 layout; the camera count is inferred unless given."""
-    return _market_dataset(Path(root).name or "market_layout", Path(root), num_cameras or None, bad_names)
+                  train_only: bool = False, **_: object) -> ReidDataset:
+    """Any folder in Market-1501 layout; the camera count is inferred unless given.
+
+    `train_only`: read bounding_box_train/ alone (query and gallery empty, their folders not needed).
+    """
+    return _market_dataset(Path(root).name or "market_layout", Path(root), num_cameras or None, bad_names,
+                           train_only=train_only)
 
 
 @DATASETS.register("market1501")
 def market1501(root: str | os.PathLike, with_distractors: bool = False, bad_names: str = "skip",
-               **_: object) -> ReidDataset:
+               train_only: bool = False, **_: object) -> ReidDataset:
     """Market-1501 (6 cameras). `with_distractors` appends the 500k distractor folder `images/`."""
     root = _find_root(root, "Market-1501-v15.09.15", "market1501", "Market-1501")
     extra = None
@@ -147,13 +154,14 @@ def market1501(root: str | os.PathLike, with_distractors: bool = False, bad_name
         extra = root / "images"
         if not extra.is_dir():
             raise DatasetError(f"with_distractors=true but {extra} (the Market-1501 500k distractors) is missing")
-    return _market_dataset("market1501", root, 6, bad_names, extra)
+    return _market_dataset("market1501", root, 6, bad_names, extra, train_only)
 
 
 @DATASETS.register("dukemtmc")
-def dukemtmc(root: str | os.PathLike, bad_names: str = "skip", **_: object) -> ReidDataset:
+def dukemtmc(root: str | os.PathLike, bad_names: str = "skip", train_only: bool = False,
+             **_: object) -> ReidDataset:
     """DukeMTMC-reID (8 cameras), Market-1501 layout with names like 0001_c2_f0046182.jpg."""
-    return _market_dataset("dukemtmc", _find_root(root, "DukeMTMC-reID"), 8, bad_names)
+    return _market_dataset("dukemtmc", _find_root(root, "DukeMTMC-reID"), 8, bad_names, train_only=train_only)
 
 
 # ----------------------------------------------------------------------------- MSMT17 (list files)
@@ -161,10 +169,11 @@ MSMT_FOLDERS = {"v1": ("train", "test"), "v2": ("mask_train_v2", "mask_test_v2")
 
 
 @DATASETS.register("msmt17")
-def msmt17(root: str | os.PathLike, use_val: bool = False, **_: object) -> ReidDataset:
+def msmt17(root: str | os.PathLike, use_val: bool = False, train_only: bool = False, **_: object) -> ReidDataset:
     """MSMT17 from its list files (V1 `train/ test/` or V2 `mask_train_v2/ mask_test_v2/` folders).
 
     `use_val` adds list_val.txt to training; the conventional protocol (and the default) leaves it out.
+    `train_only`: the test lists are not read (query and gallery empty).
     """
     root = _find_root(root, "MSMT17_V2", "MSMT17_V1", "MSMT17")
     folders = next(((tr, te) for tr, te in MSMT_FOLDERS.values() if (root / tr).is_dir()), None)
@@ -177,8 +186,8 @@ def msmt17(root: str | os.PathLike, use_val: bool = False, **_: object) -> ReidD
     train = _msmt_list(root / train_sub, root / "list_train.txt")
     if use_val:
         train += _msmt_list(root / train_sub, root / "list_val.txt")
-    query = _msmt_list(root / test_sub, root / "list_query.txt")
-    gallery = _msmt_list(root / test_sub, root / "list_gallery.txt")
+    query = [] if train_only else _msmt_list(root / test_sub, root / "list_query.txt")
+    gallery = [] if train_only else _msmt_list(root / test_sub, root / "list_gallery.txt")
     for recs in (train, query, gallery):
         _check_cameras(recs, 15)
     return ReidDataset("msmt17", train, query, gallery, 15)

@@ -46,8 +46,10 @@ def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST) ->
     """Parse the data set of `dc` and return its training images with domain labels."""
     if not dc.root:
         raise ValueError(f"data set '{dc.name}' has an empty root: set it with --set data.root=PATH")
+    # StarGAN reads the training split only: the query and gallery folders need not exist.
     ds = build_dataset(dc.name, dc.root, num_cameras=dc.num_cameras, bad_names=dc.bad_names,
-                       with_distractors=False, use_val=dc.use_val, attrs=dc.attrs, num_test=celeba_num_test)
+                       with_distractors=False, use_val=dc.use_val, attrs=dc.attrs, num_test=celeba_num_test,
+                       train_only=True)
     if isinstance(ds, ReidDataset):
         paths = [r.path for r in ds.train]
         labels = torch.tensor([r.camid for r in ds.train], dtype=torch.long)
