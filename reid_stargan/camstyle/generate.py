@@ -33,7 +33,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from reid_stargan.camstyle.naming import INFO_NAME, MANIFEST_NAME, NAMINGS, manifest_entry, output_name
+from reid_stargan.camstyle.naming import (
+    INFO_NAME,
+    MANIFEST_NAME,
+    NAMINGS,
+    lock_name,
+    manifest_entry,
+    output_name,
+)
 from reid_stargan.data.imageio import IMAGE_SUFFIXES, BadImageError, load_rgb
 from reid_stargan.data.records import Record
 from reid_stargan.utils.io import (
@@ -43,6 +50,7 @@ from reid_stargan.utils.io import (
     atomic_write_text,
     file_sha256,
 )
+from reid_stargan.utils.lock import FolderLock
 
 
 class CamStyleError(ValueError):
@@ -118,9 +126,13 @@ def generate_camstyle(checkpoint: str | os.PathLike, records: Sequence[Record], 
     a data split. A folder with images but no `camstyle_info.json` (not ours) is refused too.
 
     Returns (and writes as `summary*.json`) counts, timing and the discriminator's target-camera
-    accuracy on the outputs (None when the checkpoint has no discriminator).
+    accuracy on the outputs (None when the checkpoint has no discriminator), and `complete`: every
+    output of the manifest is on disk (bar those of unreadable sources, `unmade_outputs`).
+
+    A run holds a lock file in `out_dir` (`naming.lock_name`): a second run into the same folder
+    (and shard) is refused, naming the holder; a lock left by a dead process on this host is removed.
     """
-    from reid_stargan.gan import load_discriminator, load_generator, translate
+    from reid_stargan.gan import load_generator
 
     options = options or GenerateOptions()
     device = _pick_device(options.device)
@@ -136,6 +148,17 @@ def generate_camstyle(checkpoint: str | os.PathLike, records: Sequence[Record], 
     out_dir = Path(out_dir)
     _refuse_data_folder(out_dir, records, protected_dirs)
     checkpoint_hash = file_sha256(checkpoint)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out_dir / lock_name(options.shard_index, options.num_shards), "generate_camstyle"):
+        return _generate_locked(checkpoint, checkpoint_hash, generator, info, records, out_dir, num_cameras, options,
+                                device)
+
+
+def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, records: Sequence[Record],
+                     out_dir: Path, num_cameras: int, options: GenerateOptions, device: torch.device) -> dict:
+    """generate_camstyle's work, with the folder's lock held."""
+    from reid_stargan.gan import load_discriminator, translate
+
     _claim_folder(out_dir, checkpoint, checkpoint_hash, info, num_cameras, options)
 
     own = shard_records(records, options.shard_index, options.num_shards)
@@ -188,7 +211,10 @@ def generate_camstyle(checkpoint: str | os.PathLike, records: Sequence[Record], 
     bar.close()
     seconds = time.time() - start
 
-    _write_manifest(out_dir, records, num_cameras, options)
+    planned = _write_manifest(out_dir, records, num_cameras, options)
+    unreadable = {path for path, _ in failed}
+    unmade = sum(len(job.targets) for job in jobs if job.record.path in unreadable)
+    missing = sum(not (out_dir / name).is_file() for name in planned)
     summary = {
         "checkpoint": str(checkpoint),
         "checkpoint_sha256": checkpoint_hash,
@@ -198,6 +224,11 @@ def generate_camstyle(checkpoint: str | os.PathLike, records: Sequence[Record], 
         "skipped_existing": skipped,
         "failed": len(failed),
         "failed_files": [{"path": p, "reason": r} for p, r in failed[:50]],
+        # The whole folder at the end of this run (a shard's summary: all shards' outputs).
+        "planned_outputs": len(planned),
+        "missing_outputs": missing,
+        "unmade_outputs": unmade,
+        "complete": missing <= unmade,
         "seconds": round(seconds, 3),
         "images_per_second": round(written / seconds, 3) if seconds > 0 else None,
         "d_target_accuracy": round(100.0 * correct / judged, 2) if judged else None,
@@ -373,15 +404,18 @@ def _drain(pending: list[Future], keep: int) -> list[Future]:
     return pending
 
 
-def _write_manifest(out_dir: Path, records: Sequence[Record], num_cameras: int, options: GenerateOptions) -> None:
-    """The planned outputs of the whole set (identical from every shard; readers skip missing files)."""
+def _write_manifest(out_dir: Path, records: Sequence[Record], num_cameras: int, options: GenerateOptions) -> list[str]:
+    """The planned outputs of the whole set (identical from every shard; readers skip missing files);
+    returns their names."""
     import json
 
-    lines = []
+    lines, names = [], []
     for record in sorted(records, key=lambda r: r.path):
         for dst, name in planned_outputs(record, num_cameras, options):
             lines.append(json.dumps(manifest_entry(record.path, record.pid, record.camid, dst, name)))
+            names.append(name)
     atomic_write_text(out_dir / MANIFEST_NAME, "\n".join(lines) + "\n")
+    return names
 
 
 class _NoBar:

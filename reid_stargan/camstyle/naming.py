@@ -8,7 +8,8 @@ Two naming conventions, cameras written 1-based as in Market-1501 names:
 ``<stem>`` is the source image's file name without suffix, so the identity and source camera stay
 readable by the Market-1501 pattern. Next to the images, ``manifest.jsonl`` lists one output per
 line (so training never has to parse names) and ``camstyle_info.json`` records which generator
-checkpoint wrote the folder.
+checkpoint wrote the folder. A run holds ``.generate.lock`` (per shard: ``.generate.shard-I-of-N.lock``)
+while it writes, and writes ``summary.json`` last. `camstyle_status` says whether a folder is complete.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from reid_stargan.data.imageio import IMAGE_SUFFIXES
 NAMINGS = ("camstyle", "hhl")
 MANIFEST_NAME = "manifest.jsonl"
 INFO_NAME = "camstyle_info.json"
+SUMMARY_NAME = "summary.json"
 _FAKE_NAME = re.compile(r"^(?P<stem>.+)_fake_(?:(?P<src>\d+)to)?(?P<dst>\d+)$")
 
 
@@ -104,3 +106,74 @@ def _read_manifest(path: Path) -> list[CamStyleRecord]:
         if out.is_file():
             records.append(rec)
     return records
+
+
+# ----------------------------------------------------------------------------- completeness
+def lock_name(shard_index: int = 0, num_shards: int = 1) -> str:
+    """The lock file a generate_camstyle run (or one shard of it) holds in its output folder."""
+    return ".generate.lock" if num_shards == 1 else f".generate.shard-{shard_index}-of-{num_shards}.lock"
+
+
+class CamStyleStatus(NamedTuple):
+    complete: bool | None  # None: not a folder of this toolkit, completeness cannot be judged
+    planned: int  # outputs the manifest lists (0 without one)
+    present: int  # of those, on disk
+    reason: str  # why it is not complete (or cannot be judged); "" when complete
+
+
+def camstyle_status(location: str | os.PathLike) -> CamStyleStatus:
+    """Whether a CamStyle folder (or manifest) holds every image it should.
+
+    A generate_camstyle folder (it has ``camstyle_info.json``) is complete when no run holds its
+    lock, its manifest and a summary of the current checkpoint exist (both are written at the end of
+    a run), and every output the manifest lists is on disk, except outputs of source images the
+    run could not read (counted in the summary). A folder with a manifest but no info file (the
+    synthetic oracle set) is complete when every listed output exists. Anything else (images
+    only, e.g. a downloaded CamStyle release) cannot be judged: `complete` is None.
+    """
+    location = Path(location)
+    folder = location.parent if location.is_file() else location
+    manifest = location if location.is_file() else folder / MANIFEST_NAME
+    info_path = folder / INFO_NAME
+    ours = info_path.is_file()
+    locks = sorted(folder.glob(".generate*.lock"))
+    if locks:
+        try:
+            holder = json.loads(locks[0].read_text())
+            who = f"pid {holder.get('pid')} on {holder.get('host')}"
+        except (OSError, ValueError, AttributeError):
+            who = "unreadable holder"
+        return CamStyleStatus(False, 0, 0, f"a generate_camstyle run is writing it or was stopped ({locks[0].name}: "
+                                           f"{who}); rerun generate_camstyle into it to finish it")
+    if not manifest.is_file():
+        if ours:
+            return CamStyleStatus(False, 0, 0, f"no {MANIFEST_NAME}: the generate_camstyle run was stopped before "
+                                               "it finished; rerun it into this folder to finish it")
+        return CamStyleStatus(None, 0, 0, f"no {INFO_NAME} or {MANIFEST_NAME}: not written by generate_camstyle, "
+                                          "completeness not checked")
+    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    present = sum((manifest.parent / e["output"]).is_file() for e in entries)
+    missing = len(entries) - present
+    if not ours:
+        ok = missing == 0 and bool(entries)
+        return CamStyleStatus(ok, len(entries), present,
+                              "" if ok else f"{missing} of the {len(entries)} images {manifest} lists are missing")
+    sha = json.loads(info_path.read_text()).get("checkpoint_sha256")
+
+    def finished(path: Path) -> dict | None:  # the summary of a finished run with the current checkpoint
+        summary = json.loads(path.read_text()) if path.is_file() else {}
+        return summary if summary.get("checkpoint_sha256") == sha else None
+
+    whole = finished(folder / SUMMARY_NAME)
+    done = [whole] if whole else [s for p in sorted(folder.glob("summary.shard-*.json")) if (s := finished(p))]
+    if not done:
+        return CamStyleStatus(False, len(entries), present,
+                              f"no summary of a finished run with the current checkpoint ({INFO_NAME}): the last "
+                              "run was stopped before it finished; rerun generate_camstyle into it to finish it")
+    targets = len({e["dst_cam"] for e in entries}) or 1
+    # Outputs that cannot be made (unreadable sources; older summaries count the sources only).
+    excused = sum(s.get("unmade_outputs", s.get("failed", 0) * targets) for s in done)
+    ok = missing <= excused and bool(entries)
+    reason = "" if ok else (f"{missing} of the {len(entries)} images {manifest} lists are missing "
+                            f"({excused} of them from unreadable sources)")
+    return CamStyleStatus(ok, len(entries), present, reason)

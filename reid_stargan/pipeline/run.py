@@ -23,6 +23,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from reid_stargan.camstyle.naming import camstyle_status
 from reid_stargan.config import config_to_dict, dump_config_yaml, load_config
 from reid_stargan.pipeline.config import PipelineConfig, ToolStage
 from reid_stargan.utils.io import atomic_write_json, atomic_write_text
@@ -100,7 +101,7 @@ class Pipeline:
 
         g = self.cfg.generate
         out = self.run_dir / "camstyle"
-        if _generation_complete(out):
+        if camstyle_status(out).complete:
             self.log.info(f"CamStyle set in {out} is complete: skipped")
             return out
         dataset = self.cfg.data.build()
@@ -167,15 +168,3 @@ class Pipeline:
         atomic_write_json(path, result)
         return result
 
-
-def _generation_complete(out: Path) -> bool:
-    """A finished generate_camstyle folder: its summary exists and every manifest output is on disk."""
-    from reid_stargan.camstyle.naming import MANIFEST_NAME
-
-    manifest = out / MANIFEST_NAME
-    if not (out / "summary.json").is_file() or not manifest.is_file():
-        return False
-    lines = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    failed = json.loads((out / "summary.json").read_text()).get("failed", 0)
-    missing = sum(not (out / e["output"]).is_file() for e in lines)
-    return missing <= failed * len({e["dst_cam"] for e in lines}) if lines else False

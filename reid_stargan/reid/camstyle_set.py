@@ -19,6 +19,7 @@ from pathlib import Path
 from reid_stargan.camstyle.naming import (
     MANIFEST_NAME,
     CamStyleRecord,
+    camstyle_status,
     manifest_entry,
     output_name,
     read_camstyle,
@@ -29,6 +30,29 @@ from reid_stargan.utils.io import atomic_write_bytes, atomic_write_text
 
 class CamStyleMismatchError(ValueError):
     """A CamStyle set whose identities or cameras do not belong to the training set."""
+
+
+class CamStyleIncompleteError(ValueError):
+    """A CamStyle folder that generate_camstyle did not finish (a killed or running generation)."""
+
+
+def check_camstyle_complete(location: str | os.PathLike, allow_incomplete: bool, log) -> bool | None:
+    """Refuse a CamStyle folder that is not complete (`camstyle_status`) unless `allow_incomplete`,
+    then say so through `log.info`; returns the status's `complete` (None: cannot be judged)."""
+    if not Path(location).exists():
+        return None  # load_camstyle names the missing folder
+    status = camstyle_status(location)
+    if status.complete is False:
+        counts = f" ({status.present} of {status.planned} listed images on disk)" if status.planned else ""
+        if not allow_incomplete:
+            raise CamStyleIncompleteError(
+                f"CamStyle set {location} is incomplete{counts}: {status.reason}; or set "
+                "camstyle.allow_incomplete=true to train on the images it has")
+        log.info(f"warning: CamStyle set {location} is incomplete{counts}: {status.reason}; "
+                 "training on the images it has (camstyle.allow_incomplete=true)")
+    elif status.complete is None:
+        log.info(f"CamStyle set {location}: {status.reason}")
+    return status.complete
 
 
 def _examples(values, limit: int = 5) -> str:

@@ -52,6 +52,9 @@ class CamStyleConfig:
     # generated images in the batch-hard triplet as positives / negatives: CamStyle has no triplet
     # on them, and as the "hardest" positives imperfect translations hurt (-0.6 mAP, docs/RESULTS.md)
     triplet: bool = False
+    # Train on a CamStyle folder that generate_camstyle did not finish (camstyle_status; also the
+    # hhl mode's folder): refused unless true, and then logged; metrics.json records what was used.
+    allow_incomplete: bool = False
 
 
 @dataclass

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from reid_stargan.config import config_to_dict, dump_config_yaml, from_dict
 from reid_stargan.data.records import Record
 from reid_stargan.reid import checkpoint as ckpt
-from reid_stargan.reid.camstyle_set import load_camstyle, target_versions
+from reid_stargan.reid.camstyle_set import check_camstyle_complete, load_camstyle, target_versions
 from reid_stargan.reid.config import ReidConfig
 from reid_stargan.reid.data import check_records, drop_unreadable, make_train_loader
 from reid_stargan.reid.modes import BaselineMode, CamStyleMode, HHLMode
@@ -94,10 +94,12 @@ class _Setup:
             location = cfg.camstyle.root
             if not location:
                 raise ValueError("train.mode=camstyle needs CamStyle images: --camstyle DIR or camstyle.root")
+            self.camstyle_complete = check_camstyle_complete(location, cfg.camstyle.allow_incomplete, log)
             generated = load_camstyle(location, train, source.num_cameras, source.name)
             generated = self._readable(generated, cfg.data.verify_images, "camstyle", log)
             check_records(generated, f"CamStyle set {location}")
             self.camstyle_location = str(location)
+            self.camstyle_images = len(generated)
             builder = CamStyleBatchBuilder(train, generated, label_of, P, K, cfg.camstyle.share, seed, info.rank,
                                            same_ids=cfg.camstyle.same_ids)
             self.mode = CamStyleMode(builder, cfg.loss, self.num_classes, cfg.camstyle.lsr_epsilon,
@@ -112,12 +114,14 @@ class _Setup:
                 raise ValueError("train.mode=hhl needs the target set's CamStyle images: --camstyle DIR or "
                                  "hhl.camstyle_root")
             target_train = self._readable(target.train, cfg.hhl.target.verify_images, "target train", log)
+            self.camstyle_complete = check_camstyle_complete(location, cfg.camstyle.allow_incomplete, log)
             versions = target_versions(location, target_train, target.num_cameras, target.name)
             if cfg.hhl.target.verify_images:
                 flat = [Record(p, -1, -1) for vs in versions.values() for p in vs]
                 ok = {r.path for r in self._readable(flat, True, "target camstyle", log)}
                 versions = {t: [p for p in vs if p in ok] for t, vs in versions.items()}
             self.camstyle_location = str(location)
+            self.camstyle_images = sum(len(vs) for vs in versions.values())
             builder = HHLBatchBuilder(train, label_of, versions, P, K, cfg.hhl.num_target, cfg.hhl.num_views,
                                       seed, info.rank)
             self.mode = HHLMode(builder, cfg.loss, self.num_classes, cfg.hhl.triplet_weight)
@@ -358,6 +362,8 @@ def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None
                    "skipped_images": setup.skipped, "unparsed_names": setup.unparsed_names}
         if getattr(setup, "camstyle_location", None):
             metrics["camstyle"] = setup.camstyle_location
+            metrics["camstyle_images"] = setup.camstyle_images  # generated images trained on
+            metrics["camstyle_complete"] = setup.camstyle_complete  # None: could not be judged
         atomic_write_json(run_dir / METRICS, metrics)
         log.info(f"final (last epoch): mAP {metrics['mAP']:.2f} rank-1 {metrics['rank1']:.2f} "
                  f"rank-5 {metrics['rank5']:.2f} rank-10 {metrics['rank10']:.2f} mINP {metrics['mINP']:.2f}")
