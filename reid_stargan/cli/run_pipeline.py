@@ -6,7 +6,10 @@ Example (the CPU demo on the built-in synthetic set, what `make demo` runs)::
     python tools/run_pipeline.py --config configs/pipeline/synthetic_cpu.yaml --seeds 3
     python tools/run_pipeline.py --config configs/pipeline/synthetic_cpu.yaml --resume runs/00004-pipeline-synthetic_cpu
 
-A stopped run continues with --resume: finished stages are skipped.
+A stopped run continues with --resume: finished stages are skipped. Each stage records the settings
+it ran with (RUN_DIR/stages/<stage>.json); a resume whose config (--config, --set, or an edited tool
+config file) gives a started stage other settings is refused, listing the differences, and nothing
+is run or rewritten. Worker and thread counts and log intervals may change.
 """
 
 from __future__ import annotations

@@ -4,8 +4,16 @@ Every stage is the library function its tool runs, writes into a fixed sub-folde
 run folder, and returns at once when its output is already complete, so rerunning a stopped
 pipeline (`--resume RUN_DIR`) continues where it stopped.
 
+Each stage records the resolved settings it runs with, and those of the stages whose outputs it
+reads, in `stages/<stage>.json` when it starts. A resume whose config gives a started stage other
+settings is refused before anything runs or is written, listing the differences
+(`StageConfigError`): the finished outputs were made with the old settings, and `config.yaml` must
+not claim the new ones. Keys that cannot change a stage's output (worker and thread counts, log
+intervals) may change. New stages (more seeds) run.
+
     run/
       config.yaml               resolved pipeline config
+      stages/<stage>.json       the settings each stage ran with (and its inputs')
       data/synthetic/           the built-in set (when the config asks for it)
       stargan/                  train_stargan run folder (checkpoints/generator.pt, samples/)
       camstyle/                 generate_camstyle output (images, manifest.jsonl, summary.json)
@@ -25,9 +33,22 @@ from pathlib import Path
 
 from reid_stargan.camstyle.naming import camstyle_status
 from reid_stargan.config import config_to_dict, dump_config_yaml, load_config
+from reid_stargan.data.config import DataConfig
 from reid_stargan.pipeline.config import PipelineConfig, ToolStage
 from reid_stargan.utils.io import atomic_write_json, atomic_write_text
 from reid_stargan.utils.rundir import RunLogger
+
+STAGES_DIR = "stages"
+# Settings that cannot change what a stage writes: they may differ on a resume.
+RUNTIME_KEYS = frozenset({
+    "runtime.num_workers", "runtime.threads", "log.log_every", "log.checkpoint_every", "log.tensorboard",
+    "train.num_workers", "train.threads", "train.log_every", "train.checkpoint_every", "train.tensorboard",
+    "eval.batch_size", "generate.workers", "generate.batch_size",
+})
+
+
+class StageConfigError(ValueError):
+    """A resume whose config differs from what started stages ran with (the message lists it)."""
 
 
 def resolve_tool_paths(cfg: PipelineConfig, config_dir: Path) -> PipelineConfig:
@@ -62,7 +83,17 @@ class Pipeline:
     def _stage(self, name: str, fn):
         self.log.info(f"stage {name}: start")
         start = time.time()
+        plan = getattr(self, "plan", None)
+        record = None
+        if plan is not None and name in plan:  # what it runs with, written before it writes anything
+            path = self._record_path(name)
+            previous = json.loads(path.read_text()) if path.is_file() else {}
+            record = {"stage": name, "settings": self._fingerprint(name, plan), "inputs": plan[name][1],
+                      "started": previous.get("started", time.time()), "finished": previous.get("finished")}
+            atomic_write_json(path, record)
         result = fn()
+        if record is not None and not record["finished"]:
+            atomic_write_json(self._record_path(name), {**record, "finished": time.time()})
         # Summed over invocations: a resumed run adds the time it spent finishing the stage.
         self.timings[name] = round(self.timings.get(name, 0.0) + time.time() - start, 2)
         atomic_write_json(self.run_dir / "timings.json", self.timings)
@@ -70,9 +101,137 @@ class Pipeline:
         self.log.stats({"stage": name, "seconds": self.timings[name]})
         return result
 
+    def data_config(self) -> DataConfig:
+        """The data set every stage reads: the configured one, or the synthetic set this run writes."""
+        syn = self.cfg.synthetic
+        if not syn.enabled:
+            return self.cfg.data
+        root = Path(syn.root) if syn.root else self.run_dir / "data" / "synthetic"
+        return replace(self.cfg.data, name="market_layout", root=str(root))
+
     def data_overrides(self) -> list[str]:
-        d = self.cfg.data
+        d = self.data_config()
         return [f"data.name={d.name}", f"data.root={d.root}", f"data.num_cameras={d.num_cameras}"]
+
+    def stargan_config(self):
+        from reid_stargan.gan.config import StarGANConfig
+
+        return self._tool_config(StarGANConfig, self.cfg.stargan,
+                                 [*self.data_overrides(), f"train.seed={self.cfg.stargan_seed}"])
+
+    def reid_config(self, mode: str, seed: int):
+        from reid_stargan.reid.config import ReidConfig
+
+        stage = self.cfg.reid_baseline if mode == "baseline" else self.cfg.reid_camstyle
+        return self._tool_config(ReidConfig, stage, [*self.data_overrides(), f"train.seed={seed}"])
+
+    def face_config(self):
+        from reid_stargan.gan.config import StarGANConfig
+
+        root = self.run_dir / "data" / "celeba_fixture"
+        return self._tool_config(StarGANConfig, self.cfg.face.stargan,
+                                 [f"data.root={root}", f"train.seed={self.cfg.stargan_seed}"])
+
+    # ------------------------------------------------------------------ stage records
+    def stage_plan(self) -> dict[str, tuple[dict, list[str]]]:
+        """Stage name -> (the settings it runs with, the stages whose outputs it reads)."""
+        c = self.cfg
+        synthetic = {"synthetic": config_to_dict(c.synthetic)} if c.synthetic.enabled else {}
+        plan: dict[str, tuple[dict, list[str]]] = {
+            "data": ({**synthetic, "data": config_to_dict(self.data_config())}, []),
+            "stargan": (config_to_dict(self.stargan_config()), ["data"]),
+            "generate": ({"generate": config_to_dict(c.generate)}, ["data", "stargan"]),
+        }
+        for seed in c.seeds:
+            plan[f"reid-baseline-s{seed}"] = (config_to_dict(self.reid_config("baseline", seed)), ["data"])
+            plan[f"reid-camstyle-s{seed}"] = ({**config_to_dict(self.reid_config("camstyle", seed)),
+                                               "camstyle_dir": str(self.run_dir / "camstyle")}, ["data", "generate"])
+        if c.face.enabled:
+            plan["face"] = ({**config_to_dict(self.face_config()), "fixture_images": c.face.fixture_images,
+                             "fixture_size": c.face.fixture_size}, [])
+        if c.quality.enabled:
+            plan["quality"] = ({"quality": config_to_dict(c.quality)},
+                               ["data", "stargan", "generate", f"reid-baseline-s{c.seeds[0]}"])
+        return {name: (self._flat(settings), inputs) for name, (settings, inputs) in plan.items()}
+
+    def _flat(self, tree: dict, prefix: str = "") -> dict:
+        """Dotted keys; paths inside the run folder written relative to it, so a moved run still resumes."""
+        out = {}
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                out.update(self._flat(value, f"{prefix}{key}."))
+                continue
+            if isinstance(value, str):
+                for base in {str(self.run_dir), str(self.run_dir.resolve())}:
+                    if value == base or value.startswith(base + os.sep):
+                        value = "<run>" + value[len(base):]
+                        break
+            out[f"{prefix}{key}"] = value
+        return json.loads(json.dumps(out))  # as a record file gives it back (tuples as lists)
+
+    def _fingerprint(self, name: str, plan: dict) -> dict:
+        """A stage's settings and, prefixed with their names, those of every stage it reads from."""
+        own, inputs = plan[name]
+        out = dict(own)
+        for up in inputs:
+            out.update({k if ":" in k else f"{up}:{k}": v for k, v in self._fingerprint(up, plan).items()})
+        return out
+
+    def _record_path(self, name: str) -> Path:
+        return self.run_dir / STAGES_DIR / f"{name}.json"
+
+    def check_stage_records(self, plan: dict) -> None:
+        """Refuse (StageConfigError) when a started stage's record differs from what it would run with now."""
+        problems = []
+        for name in plan:
+            path = self._record_path(name)
+            if not path.is_file():
+                continue
+            record = json.loads(path.read_text())
+            if not record.get("finished") and not self._made_something(name):
+                continue  # it stopped before writing anything (e.g. a bad value): nothing ran with it
+            ran, now = record["settings"], self._fingerprint(name, plan)
+            diffs = [f"{k}: ran {ran.get(k, '(unset)')!r}, now {now.get(k, '(unset)')!r}"
+                     for k in sorted(set(ran) | set(now))
+                     if k.split(":")[-1] not in RUNTIME_KEYS and ran.get(k) != now.get(k)]
+            if diffs:
+                state = "finished" if record.get("finished") else "started"
+                more = f", ... ({len(diffs)} in all)" if len(diffs) > 6 else ""
+                problems.append(f"stage {name} ({state}): {', '.join(diffs[:6])}{more}")
+        if problems:
+            raise StageConfigError(
+                f"{self.run_dir}: cannot resume, the config differs from what these stages ran with: "
+                + "; ".join(problems) + ". Start a new run (run_pipeline --config FILE, without --resume), or "
+                "resume with the settings they ran with; to redo one stage, delete its output folder and "
+                f"{STAGES_DIR}/<stage>.json (and those of the stages that read it)")
+
+    def _made_something(self, name: str) -> bool:
+        """Whether a stage that did not finish left outputs (made with its recorded settings)."""
+        run = self.run_dir
+        if name == "data":
+            return self.cfg.synthetic.enabled and Path(self.data_config().root).exists()
+        if name == "generate":
+            return any((run / "camstyle").glob("*_fake_*")) if (run / "camstyle").is_dir() else False
+        folder = {"stargan": run / "stargan", "face": run / "face"}.get(name)
+        if name.startswith("reid-"):
+            folder = run / "reid" / name.removeprefix("reid-")
+        return folder is not None and (folder / "checkpoints" / "last.pt").is_file()
+
+    def _legacy_check(self) -> None:
+        """A run folder written before stage records: its config.yaml must match (seeds may change)."""
+        saved_path = self.run_dir / "config.yaml"
+        if (self.run_dir / STAGES_DIR).is_dir() or not saved_path.is_file():
+            return
+        import yaml
+
+        saved = self._flat(yaml.safe_load(saved_path.read_text()) or {})
+        now = self._flat(config_to_dict(self.cfg))
+        diffs = [f"{k}: ran {saved.get(k)!r}, now {now.get(k)!r}" for k in sorted(set(saved) | set(now))
+                 if k != "seeds" and k not in RUNTIME_KEYS and saved.get(k) != now.get(k)]
+        if diffs:
+            raise StageConfigError(f"{self.run_dir}: cannot resume, the config differs from its config.yaml: "
+                                   + ", ".join(diffs) + ". Start a new run (without --resume) or resume with "
+                                   "the saved config")
 
     # ------------------------------------------------------------------ stages
     def make_data(self) -> None:
@@ -81,20 +240,17 @@ class Pipeline:
             return
         from reid_stargan.data.synthetic import META_FILE, make_synthetic
 
-        root = Path(syn.root) if syn.root else self.run_dir / "data" / "synthetic"
+        root = Path(self.data_config().root)
         if not (root / META_FILE).is_file():
             make_synthetic(root, seed=syn.seed, preset=syn.preset)
         else:
             self.log.info(f"synthetic set already at {root}: skipped")
-        self.cfg = replace(self.cfg, data=replace(self.cfg.data, name="market_layout", root=str(root)))
+        self.cfg = replace(self.cfg, data=self.data_config())
 
     def train_stargan(self) -> Path:
-        from reid_stargan.gan.config import StarGANConfig
         from reid_stargan.gan.trainer import train_stargan
 
-        cfg = self._tool_config(StarGANConfig, self.cfg.stargan,
-                                [*self.data_overrides(), f"train.seed={self.cfg.stargan_seed}"])
-        return train_stargan(cfg, self.run_dir / "stargan", resume=True, progress=self.progress)
+        return train_stargan(self.stargan_config(), self.run_dir / "stargan", resume=True, progress=self.progress)
 
     def generate(self, generator: Path) -> Path:
         from reid_stargan.camstyle.generate import GenerateOptions, generate_camstyle
@@ -113,27 +269,23 @@ class Pipeline:
         return out
 
     def train_reid(self, mode: str, seed: int, camstyle: Path | None) -> dict:
-        from reid_stargan.reid.config import ReidConfig
         from reid_stargan.reid.trainer import train_reid
 
-        stage = self.cfg.reid_baseline if mode == "baseline" else self.cfg.reid_camstyle
-        cfg = self._tool_config(ReidConfig, stage, [*self.data_overrides(), f"train.seed={seed}"])
         run = self.run_dir / "reid" / f"{mode}-s{seed}"
-        return train_reid(cfg, run, camstyle=str(camstyle) if camstyle else None, resume=True,
-                          progress=self.progress)
+        return train_reid(self.reid_config(mode, seed), run, camstyle=str(camstyle) if camstyle else None,
+                          resume=True, progress=self.progress)
 
     def face_setting(self) -> dict | None:
         face = self.cfg.face
         if not face.enabled:
             return None
         from reid_stargan.data.face_fixtures import write_celeba_fixture
-        from reid_stargan.gan.config import StarGANConfig
         from reid_stargan.gan.trainer import train_stargan
 
         root = self.run_dir / "data" / "celeba_fixture"
         if not (root / "list_attr_celeba.txt").is_file():
             write_celeba_fixture(root, num_images=face.fixture_images, size=face.fixture_size, seed=0)
-        cfg = self._tool_config(StarGANConfig, face.stargan, [f"data.root={root}", f"train.seed={self.cfg.stargan_seed}"])
+        cfg = self.face_config()
         run = self.run_dir / "face"
         train_stargan(cfg, run, resume=True, progress=self.progress)
         return {"config": config_to_dict(cfg), "summary": json.loads((run / "summary.json").read_text())}
@@ -142,6 +294,10 @@ class Pipeline:
     def run(self) -> dict:
         from reid_stargan.pipeline.report import write_report
 
+        # Checked before anything is run or written: config.yaml and the stage records stay true.
+        self._legacy_check()
+        self.plan = self.stage_plan()
+        self.check_stage_records(self.plan)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.run_dir / "config.yaml", dump_config_yaml(self.cfg))
         self._stage("data", self.make_data)
