@@ -33,6 +33,7 @@ from reid_stargan.config import (
     load_config,
 )
 from reid_stargan.gan.config import StarGANConfig
+from reid_stargan.gan.data import check_camera_domains
 from reid_stargan.gan.trainer import FROZEN_KEYS, TOOL, train_stargan
 from reid_stargan.utils.io import append_jsonl
 from reid_stargan.utils.rundir import claim_run_dir, discard_unstarted_run, make_run_dir
@@ -76,16 +77,12 @@ def check_domains(cfg: StarGANConfig, allow_empty: bool) -> int:
             continue
         if (note := ds.skipped_note()) is not None:
             print(f"warning: {note}", file=sys.stderr)
-        present = sorted({r.camid for r in ds.train})
-        if len(present) < 2:
-            raise DatasetError(f"{dc.root}: the training split has images of {len(present)} camera(s) "
-                               f"({', '.join(f'c{c + 1}' for c in present)}); StarGAN needs two or more "
-                               "cameras to translate between")
-        empty = ds.cameras_without_training_images()
-        if empty and not allow_empty:
-            raise DatasetError(f"{dc.root}: camera(s) {', '.join(f'c{c + 1}' for c in empty)} of c1..c{ds.num_cameras} "
-                               "have no training image (empty StarGAN domains); fix data.num_cameras or the files, "
-                               "or pass --allow-empty-cameras")
+        try:
+            check_camera_domains(ds, dc.root, allow_empty or dc.allow_empty_cameras)
+        except ValueError as exc:
+            raise DatasetError(str(exc)) from None
+        if allow_empty:
+            dc.allow_empty_cameras = True  # the library's own check (trainer, pipeline) sees it too
         total += ds.num_cameras
     return total
 

@@ -19,6 +19,8 @@ class DataConfig:
     use_val: bool = False  # msmt17: add list_val.txt to training
     attrs: list[str] = field(default_factory=lambda: list(CELEBA_DEFAULT_ATTRS))  # celeba
     verify_images: bool = True  # decode every image once at start; bad ones are reported and skipped
+    # StarGAN: accept cameras with no training image (empty domains); refused by default
+    allow_empty_cameras: bool = False
 
     def build(self) -> ReidDataset | AttributeDataset:
         if not self.root:

@@ -37,9 +37,25 @@ class DomainData:
     spec: DomainSpec
     paths: list[str]
     labels: torch.Tensor
+    unparsed_names: int = 0  # training file names that did not match the layout (skipped)
 
     def __len__(self) -> int:
         return len(self.paths)
+
+
+def check_camera_domains(ds: ReidDataset, root, allow_empty: bool) -> None:
+    """Refuse what StarGAN cannot train on: one camera (nothing to translate), or a camera with no
+    training image (an empty domain) unless `allow_empty`."""
+    present = sorted({r.camid for r in ds.train})
+    if len(present) < 2:
+        raise ValueError(f"{root}: the training split has images of {len(present)} camera(s) "
+                         f"({', '.join(f'c{c + 1}' for c in present)}); StarGAN needs two or more "
+                         "cameras to translate between")
+    empty = ds.cameras_without_training_images()
+    if empty and not allow_empty:
+        raise ValueError(f"{root}: camera(s) {', '.join(f'c{c + 1}' for c in empty)} of c1..c{ds.num_cameras} "
+                         "have no training image (empty StarGAN domains); fix data.num_cameras or the files, "
+                         "or pass --allow-empty-cameras (data.allow_empty_cameras=true)")
 
 
 def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST) -> DomainData:
@@ -51,6 +67,7 @@ def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST) ->
                        with_distractors=False, use_val=dc.use_val, attrs=dc.attrs, num_test=celeba_num_test,
                        train_only=True)
     if isinstance(ds, ReidDataset):
+        check_camera_domains(ds, dc.root, dc.allow_empty_cameras)
         paths = [r.path for r in ds.train]
         labels = torch.tensor([r.camid for r in ds.train], dtype=torch.long)
         spec = DomainSpec(ds.name, ds.num_cameras, "single", tuple(f"c{i + 1}" for i in range(ds.num_cameras)))
@@ -74,7 +91,8 @@ def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST) ->
             paths, labels = [paths[i] for i in idx], labels[idx]
         if not paths:
             raise ValueError(f"data set '{dc.name}': no readable training image")
-    return DomainData(spec, paths, labels)
+    unparsed = ds.num_skipped_names() if isinstance(ds, ReidDataset) else 0
+    return DomainData(spec, paths, labels, unparsed)
 
 
 def load_size(image_size: tuple[int, int], random_crop: bool) -> tuple[int, int]:

@@ -500,6 +500,7 @@ def train_stargan(cfg: StarGANConfig, run_dir: str | Path, resume: bool = True, 
             "d_acc_fake": round(sum(v["d_acc_fake"] for v in per_set.values()) / n, 4),
             "datasets": per_set, "generator": str(gen_path.relative_to(run_dir)),
             "c_dim": trainer.layout.g_dim, "image_size": list(cfg.gan.image_size),
+            "unparsed_names": sum(d.unparsed_names for d in trainer.data),
         }
         atomic_write_json(run_dir / "summary.json", summary)
         log.info(f"done: D accuracy real {summary['d_acc_real']:.3f}, translated {summary['d_acc_fake']:.3f}; "
