@@ -49,3 +49,19 @@ def test_unmatched_names_reach_stargans_summary(tmp_path):
         "data.verify_images=false"])
     train_stargan(cfg, tmp_path / "run", progress=False)
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["unparsed_names"] == 1
+
+
+def test_unmatched_names_reach_generates_summary(tmp_path):
+    """Issue 13, item 8: generate_camstyle's summary.json counts the file names that did not parse."""
+    import json
+
+    from test_camstyle import make_checkpoint, make_market
+
+    from reid_stargan.cli.generate_camstyle import main
+
+    root = make_market(tmp_path / "data")
+    write_image(root / "bounding_box_train" / "stray.jpg")
+    ckpt = make_checkpoint(tmp_path / "ckpt")
+    assert main(["--checkpoint", str(ckpt), "--data-root", str(root), "--out", str(tmp_path / "cam"),
+                 "--no-progress", "--workers", "1"]) == 0
+    assert json.loads((tmp_path / "cam" / "summary.json").read_text())["unparsed_names"] == 1

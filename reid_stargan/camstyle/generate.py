@@ -118,8 +118,11 @@ def shard_records(records: Sequence[Record], index: int, count: int) -> list[Rec
 
 def generate_camstyle(checkpoint: str | os.PathLike, records: Sequence[Record], out_dir: str | os.PathLike,
                       num_cameras: int, options: GenerateOptions | None = None,
-                      protected_dirs: Sequence[str | os.PathLike] = ()) -> dict:
+                      protected_dirs: Sequence[str | os.PathLike] = (), unparsed_names: int = 0) -> dict:
     """Render `records` into every target camera with the generator in `checkpoint`.
+
+    `unparsed_names`: how many file names of the data set did not parse (the caller's count),
+    recorded in the summary beside the images that were rendered.
 
     `out_dir` must not be (or lie inside) a folder a parser reads: the source images' folders and
     `protected_dirs` (the CLI adds the query and gallery folders) are refused, so fakes never join
@@ -151,11 +154,12 @@ def generate_camstyle(checkpoint: str | os.PathLike, records: Sequence[Record], 
     out_dir.mkdir(parents=True, exist_ok=True)
     with FolderLock(out_dir / lock_name(options.shard_index, options.num_shards), "generate_camstyle"):
         return _generate_locked(checkpoint, checkpoint_hash, generator, info, records, out_dir, num_cameras, options,
-                                device)
+                                device, unparsed_names)
 
 
 def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, records: Sequence[Record],
-                     out_dir: Path, num_cameras: int, options: GenerateOptions, device: torch.device) -> dict:
+                     out_dir: Path, num_cameras: int, options: GenerateOptions, device: torch.device,
+                     unparsed_names: int = 0) -> dict:
     """generate_camstyle's work, with the folder's lock held."""
     from reid_stargan.gan import load_discriminator, translate
 
@@ -223,6 +227,7 @@ def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, re
         "images_out": written,
         "skipped_existing": skipped,
         "failed": len(failed),
+        "unparsed_names": unparsed_names,
         "failed_files": [{"path": p, "reason": r} for p, r in failed[:50]],
         # The whole folder at the end of this run (a shard's summary: all shards' outputs).
         "planned_outputs": len(planned),

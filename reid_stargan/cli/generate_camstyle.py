@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else root / "bounding_box_train_camstyle"
     test_dirs = {str(Path(r.path).parent) for r in (*dataset.query, *dataset.gallery)}
     summary = generate_camstyle(args.checkpoint, dataset.train, out, dataset.num_cameras, options,
-                                protected_dirs=sorted(test_dirs))
+                                protected_dirs=sorted(test_dirs), unparsed_names=dataset.num_skipped_names())
     shown = {k: v for k, v in summary.items() if k not in ("options", "failed_files")}
     print(json.dumps(shown, indent=2))
     for bad in summary["failed_files"][:5]:
