@@ -265,7 +265,8 @@ class Pipeline:
                                   keep_detail=g.keep_detail, batch_size=g.batch_size,
                                   workers=g.workers, image_format=g.image_format,
                                   jpeg_quality=g.jpeg_quality, progress=self.progress)
-        generate_camstyle(generator, dataset.train, out, dataset.num_cameras, options)
+        generate_camstyle(generator, dataset.train, out, dataset.num_cameras, options,
+                          unparsed_names=dataset.num_skipped_names())
         return out
 
     def train_reid(self, mode: str, seed: int, camstyle: Path | None) -> dict:
