@@ -56,7 +56,8 @@ def test_set_data_root_overrides_and_a_missing_root_is_one_line(trained, tmp_pat
     assert evaluate_cli(["--checkpoint", str(copy), "--set", "data.root=data/set", "--out", str(tmp_path / "z")]) == 0
 
 
-def test_resolution_rules(tmp_path):
+def test_resolution_rules(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the current folder is the first place looked in: keep it empty of "data"
     run = tmp_path / "proj" / "out" / "runs" / "00002-x"
     (run / "checkpoints").mkdir(parents=True)
     assert training_folder(run.resolve(), "out/runs") == (tmp_path / "proj").resolve()
