@@ -141,6 +141,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-root", default="data/synthetic", help="Market-layout set (made with the demo preset if missing)")
     p.add_argument("--configs", default="full,cpu", help="comma list of: full, cpu, cuhk03 (reads ../shared/data)")
+    p.add_argument("--compile", action="store_true", help="torch.compile G and D (CUDA only) in the toolkit loop")
     p.add_argument("--amp", choices=["true", "false"], default=None,
                    help="override runtime.amp (bf16 autocast) of the toolkit loop; the reference stays fp32")
     p.add_argument("--cycles", type=int, default=0, help="timed cycles (5 D + 1 G); 0 = 1 for full on CPU, 3 otherwise")
@@ -166,7 +167,9 @@ def main(argv=None) -> dict:
                 "log.tensorboard=false", "data.verify_images=false", "data.name=market_layout", "data.num_cameras=0",
                 "train.n_critic=5", *([f"runtime.threads={args.threads}"] if args.threads else [])]
         if args.amp is not None:
-            over.append(f"runtime.amp={args.amp}")  # one timed unit = 5 D updates + 1 G update for every config
+            over.append(f"runtime.amp={args.amp}")
+        if args.compile:
+            over.append("runtime.compile=true")  # one timed unit = 5 D updates + 1 G update for every config
         if name == "full" and device == "cpu":
             over.append(f"train.batch_size={args.full_batch_cpu}")
         cfg = load_config(StarGANConfig, CONFIGS[name], over)
