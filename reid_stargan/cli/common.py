@@ -90,3 +90,23 @@ def run_cli(main: Callable[[list[str] | None], Any], argv: Sequence[str] | None 
               f"{DEBUG_ENV}=1 for the traceback, and please report it)", file=sys.stderr)
         return EXIT_BUG
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1, refused with the value named."""
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0, refused with the value named."""
+    return _int_at_least(text, 0, "an integer >= 0")
+
+
+def _int_at_least(text: str, minimum: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
+    return value

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reid_stargan.cli.common import add_debug_flag, run_cli
+from reid_stargan.cli.common import add_debug_flag, non_negative_int, positive_int, run_cli
 from reid_stargan.eval.evaluator import BACKENDS, REPORTED_RANKS, evaluate
 from reid_stargan.eval.metrics import AP_MODES
 from reid_stargan.eval.retrieval import METRICS
@@ -35,26 +35,6 @@ from reid_stargan.utils.io import atomic_write_json
 NPZ_KEYS = ("q_feats", "g_feats", "q_pids", "g_pids", "q_camids", "g_camids")
 TOOL = "evaluate_reid"
 DEFAULT_OUT_ROOT = "runs"
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,19 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reid_stargan.cli.common import add_debug_flag, run_cli
+from reid_stargan.cli.common import add_debug_flag, positive_int, run_cli
 
 SPLITS = ("test", "query", "gallery", "train", "all")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
