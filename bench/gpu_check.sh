@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DRY=0
 [[ "${1:-}" == "--dry-run" ]] && DRY=1
-WORK=${WORK:-$(mktemp -d /tmp/gpu_check.XXXX)}
+WORK=${WORK:-$(mktemp -d -t gpu_check.XXXX)}  # or WORK=DIR
 FAILED=()
 
 step() {  # step NAME SECONDS COMMAND...

@@ -9,8 +9,8 @@
 On a machine without CUDA `--cpu-fallback` runs the same code on the CPU at tiny sizes, so the
 script is checked where no GPU is (`tests/test_gpu_check.py`).
 
-    python bench/gpu_paths.py --work /tmp/gpu_check            # on a GPU machine
-    python bench/gpu_paths.py --work /tmp/gpu_check --cpu-fallback
+    python bench/gpu_paths.py --work runs/gpu_check            # on a GPU machine
+    python bench/gpu_paths.py --work runs/gpu_check --cpu-fallback
 """
 
 from __future__ import annotations

@@ -28,3 +28,24 @@ def write_image(path: Path, size=(32, 64), color=(120, 60, 30)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, color).save(path)
     return path
+
+
+# A tiny synthetic Market-layout set and a small re-ID model file, shared by the feature tools' tests.
+TOOL_SET_SIZES = dict(num_train_ids=4, num_test_ids=5, num_cameras=3, images_per_id_cam=2, min_cameras_per_id=2,
+                      max_cameras_per_id=3, height=64, width=32)
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory) -> Path:
+    from reid_stargan.data.synthetic import make_synthetic
+
+    root = tmp_path_factory.mktemp("market") / "set"
+    make_synthetic(root, seed=0, **TOOL_SET_SIZES)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    from test_export import make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("model") / "model.pt", "small", height=64, width=32)

@@ -8,30 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_export import make_checkpoint
 
 from reid_stargan.cli.evaluate_reid import load_feature_file
 from reid_stargan.cli.evaluate_reid import main as evaluate_main
 from reid_stargan.cli.extract_features import cli as extract_cli
 from reid_stargan.data.datasets import build_dataset
 from reid_stargan.data.records import Record
-from reid_stargan.data.synthetic import make_synthetic
 from reid_stargan.eval.features import extract_features, record_from_path
-
-SIZES = dict(num_train_ids=4, num_test_ids=5, num_cameras=3, images_per_id_cam=2, min_cameras_per_id=2,
-             max_cameras_per_id=3, height=64, width=32)
-
-
-@pytest.fixture(scope="module")
-def market(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("market") / "set"
-    make_synthetic(root, seed=0, **SIZES)
-    return root
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("model") / "model.pt", "small", height=64, width=32)
 
 
 def tiny_model() -> torch.nn.Module:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from test_reliability_train_stargan import TINY as STARGAN_TINY
 
 from reid_stargan.cli.train_stargan import cli
 from reid_stargan.config import load_config
@@ -14,11 +15,8 @@ from reid_stargan.data.datasets import DatasetError, build_dataset
 from reid_stargan.gan.config import StarGANConfig
 from reid_stargan.gan.trainer import train_stargan
 
-TINY = ["gan.image_size=[16,8]", "gan.g_conv_dim=8", "gan.g_repeat_num=1", "gan.d_conv_dim=8",
-        "gan.d_repeat_num=3", "train.batch_size=8", "train.n_critic=2", "train.seed=3", "runtime.device=cpu",
-        "runtime.in_memory=true", "runtime.num_workers=0", "log.log_every=1", "log.sample_every=1000",
-        "log.checkpoint_every=1000", "log.sample_rows=4", "log.eval_images=16", "log.tensorboard=false",
-        "train.num_iters=2", "train.num_iters_decay=0"]
+# The reliability tests' tiny StarGAN, for 2 iterations (the later override wins).
+TINY = [*STARGAN_TINY, "train.num_iters=2"]
 
 
 @pytest.fixture(scope="module")
