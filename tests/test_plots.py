@@ -44,10 +44,13 @@ def test_translation_grid_png(grid_rows, tmp_path):
     out = tmp_path / "grid.png"
     size = plots.translation_grid(grid_rows, 4, out, camera_names=["A", "B", "C", "D"])
     pixels = _open_png(out, size)
-    # The generated images (pure blue) and the red frame of the real image are in the picture.
+    # The generated images (pure blue) and the neutral frame of the real image are in the picture, and
+    # no red: red means a wrong match in the ranked lists of the same report.
     blue = (pixels[..., 2] > 200) & (pixels[..., 0] < 60) & (pixels[..., 1] < 60)
+    frame = np.array([int(plots.REAL_FRAME_COLOR[i:i + 2], 16) for i in (1, 3, 5)])
+    framed = (np.abs(pixels.astype(int) - frame).max(-1) < 12)
     red = (pixels[..., 0] > 180) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
-    assert blue.sum() > 1000 and red.sum() > 50
+    assert blue.sum() > 1000 and framed.sum() > 50 and red.sum() == 0
     _no_temp_files(tmp_path)
 
     # One more camera -> wider; one more row -> taller.
@@ -92,7 +95,7 @@ def test_loss_curves_from_stats_jsonl(tmp_path):
             f.write(json.dumps({"time": 1.0, "step": step, "D/loss_real": -step / 10, "D/loss_cls": 1 / (step + 1),
                                 "G/loss_rec": 0.5 - step / 400, "lr": 1e-4}) + "\n")
     size = plots.loss_curves(stats, tmp_path / "losses.png")
-    assert size == (1000, 360)
+    assert size == (1100, 530)  # adversarial, classification, reconstruction, lr: 2 x 2 panels
     _open_png(tmp_path / "losses.png", size)
     empty = tmp_path / "empty.jsonl"
     empty.write_text(json.dumps({"step": 1, "lr": 0.1}) + "\n")

@@ -5,10 +5,16 @@ Examples::
     python tools/evaluate_reid.py --features feats.npz --out runs/eval            # mAP / CMC / mINP
     python tools/evaluate_reid.py --features feats.npz --rerank --metric euclidean --ap trapezoid
     python tools/evaluate_reid.py --checkpoint runs/00003-reid/checkpoints/model.pt \
-        --visualize 10 --out runs/eval
+        --visualize 10 --out runs/eval                                             # 10 worst queries
+    python tools/evaluate_reid.py --features feats.npz --rerank --visualize 8 --vis-select random --vis-seed 1
+    python tools/evaluate_reid.py --features feats.npz --vis-query 0001_c1s1_001051_00.jpg 0003_c3s1_000301_00.jpg
 
 The .npz holds q_feats (Q, D), g_feats (G, D), q_pids, g_pids, q_camids, g_camids and optionally
-q_paths / g_paths (needed by --visualize in that mode).
+q_paths / g_paths (needed by --visualize / --vis-query in that mode).
+
+Writes metrics.json, cmc.png (the CMC curve, mAP in the legend) and, when asked, ranked_lists/<query
+file stem>.png: the ranking that was evaluated (the re-ranked one with --rerank), same-id same-camera
+and junk gallery images skipped as the protocol skips them, true matches framed green, wrong ones red.
 
 Without --out the results go to a new numbered folder `runs/NNNNN-eval/`; an --out folder that holds a
 metrics.json this tool did not write (a training run's own) is refused. Errors end as one line
@@ -30,6 +36,7 @@ from reid_stargan.cli.common import add_debug_flag, non_negative_int, positive_i
 from reid_stargan.eval.evaluator import BACKENDS, REPORTED_RANKS, evaluate
 from reid_stargan.eval.metrics import AP_MODES
 from reid_stargan.eval.retrieval import METRICS
+from reid_stargan.eval.visualize import SELECTIONS
 from reid_stargan.utils.io import atomic_write_json
 
 NPZ_KEYS = ("q_feats", "g_feats", "q_pids", "g_pids", "q_camids", "g_camids")
@@ -53,7 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--max-rank", type=positive_int, default=50)
-    parser.add_argument("--visualize", type=non_negative_int, default=0, metavar="N", help="PNGs of N queries with top-10")
+    parser.add_argument("--visualize", type=non_negative_int, default=0, metavar="N",
+                        help="ranked-list PNGs of N queries (chosen by --vis-select) in ranked_lists/")
+    parser.add_argument("--vis-select", choices=SELECTIONS, default="worst",
+                        help="which N queries: worst = lowest AP first (default, as fast-reid), best, random")
+    parser.add_argument("--vis-seed", type=int, default=0, help="seed of --vis-select random")
+    parser.add_argument("--vis-query", nargs="+", action="extend", default=[], metavar="NAME",
+                        help="draw these queries (file names, stems or paths) instead of --vis-select's")
+    parser.add_argument("--vis-topk", type=positive_int, default=10, metavar="K", help="gallery images per query")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
@@ -197,6 +211,41 @@ def format_table(metrics: dict) -> str:
     return f"{head}\n{'-' * len(head)}\n{row}\n{tail}"
 
 
+def write_cmc(metrics: dict, out_png: Path, max_rank: int = 20) -> None:
+    """The CMC curve to rank 20 (the report's cut), mAP and rank-1 in the legend."""
+    from reid_stargan.pipeline.plots import cmc_plot
+
+    label = metrics["metric"] + (" + re-ranking" if metrics["rerank"] else "")
+    cmc_plot({label: metrics["cmc"]}, out_png, max_rank=min(max_rank, len(metrics["cmc"])),
+             maps={label: metrics["mAP"]}, title=f"CMC: {Path(str(metrics['source'])).name}")
+
+
+def _distance_chunks(data: dict, args):
+    """The distances evaluate() ranked, again: the re-ranked ones with --rerank (same k1, k2, lambda)."""
+    q, g = data["q_feats"], data["g_feats"]
+    if args.rerank:
+        from reid_stargan.eval.rerank import rerank_distance_chunks
+
+        return rerank_distance_chunks(q, g, metric=args.metric, device=args.device)
+    from reid_stargan.eval.retrieval import iter_distance_chunks
+
+    return iter_distance_chunks(q, g, args.metric, device=args.device)
+
+
+def write_ranked_lists(data: dict, args, out_dir: Path) -> list[Path]:
+    """Ranked-list PNGs of the queries --vis-query / --vis-select choose, from the evaluated distances."""
+    if "q_paths" not in data or "g_paths" not in data:
+        raise SystemExit("--visualize / --vis-query need image paths: q_paths/g_paths in the npz, or --checkpoint")
+    from reid_stargan.eval.visualize import rank_gallery, save_ranked_lists, select_queries
+
+    ranking = rank_gallery(_distance_chunks(data, args), data["q_pids"], data["g_pids"], data["q_camids"],
+                           data["g_camids"], topk=args.vis_topk)
+    chosen = select_queries(ranking, data["q_paths"], args.vis_select, args.visualize, args.vis_seed,
+                            names=args.vis_query)
+    note = f"{args.metric} distance" + (", k-reciprocal re-ranked" if args.rerank else "")
+    return save_ranked_lists(ranking, chosen, data["q_paths"], data["g_paths"], out_dir, note=note)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -217,13 +266,10 @@ def main(argv: list[str] | None = None) -> dict:
     atomic_write_json(out_dir / "metrics.json", metrics)
     print(format_table(metrics))
 
-    if args.visualize > 0:
-        if "q_paths" not in data or "g_paths" not in data:
-            raise SystemExit("--visualize needs image paths: q_paths/g_paths in the npz, or --checkpoint --config")
-        from reid_stargan.eval.visualize import save_ranked_lists
-
-        written = save_ranked_lists(*(data[k] for k in NPZ_KEYS), data["q_paths"], data["g_paths"],
-                                    out_dir / "ranked_lists", num_queries=args.visualize, metric=args.metric)
+    write_cmc(metrics, out_dir / "cmc.png")
+    print(f"CMC curve: {out_dir / 'cmc.png'}")
+    if args.visualize > 0 or args.vis_query:
+        written = write_ranked_lists(data, args, out_dir / "ranked_lists")
         print(f"wrote {len(written)} ranked-list images to {out_dir / 'ranked_lists'}")
     print(f"metrics: {out_dir / 'metrics.json'}")
     return metrics
