@@ -42,7 +42,6 @@ CONFIGS = {"full": REPO / "configs/stargan/market.yaml", "cpu": REPO / "configs/
 
 def toolkit_rate(cfg: StarGANConfig, cycles: int, device: str) -> float:
     trainer = Trainer(cfg, Path("/nonexistent"), init_distributed(device), progress=False)
-    trainer.build(None)
     n = cfg.train.n_critic
     for i in range(n):  # warm-up cycle (allocator, oneDNN / cuDNN kernel choice)
         trainer.train_iteration(i)

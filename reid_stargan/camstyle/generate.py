@@ -35,11 +35,13 @@ from PIL import Image
 
 from reid_stargan.camstyle.naming import (
     INFO_NAME,
-    MANIFEST_NAME,
     NAMINGS,
+    SUMMARY_NAME,
+    camstyle_status,
     lock_name,
     manifest_entry,
     output_name,
+    write_manifest,
 )
 from reid_stargan.data.imageio import IMAGE_SUFFIXES, BadImageError, load_rgb
 from reid_stargan.data.records import Record
@@ -47,7 +49,6 @@ from reid_stargan.utils.io import (
     TMP_MARKER,
     atomic_write_bytes,
     atomic_write_json,
-    atomic_write_text,
     file_sha256,
 )
 from reid_stargan.utils.lock import FolderLock
@@ -91,6 +92,10 @@ class GenerateOptions:
             raise CamStyleError(f"image_format must be jpg or png, got '{self.image_format}'")
         if not 0 <= self.shard_index < self.num_shards:
             raise CamStyleError(f"shard {self.shard_index}/{self.num_shards}: index must be in 0..{self.num_shards - 1}")
+
+
+# The options that decide what a folder holds (recorded in camstyle_info.json; a rerun must agree).
+OUTPUT_KEYS = ("naming", "include_own", "resize_back", "keep_detail", "image_format", "targets_per_image")
 
 
 @dataclass
@@ -151,6 +156,8 @@ def generate_camstyle(checkpoint: str | os.PathLike, records: Sequence[Record], 
     out_dir = Path(out_dir)
     _refuse_data_folder(out_dir, records, protected_dirs)
     checkpoint_hash = file_sha256(checkpoint)
+    if not options.overwrite and (done := _complete_summary(out_dir, checkpoint_hash, options)) is not None:
+        return done  # this stage owns its completion: a finished folder is not read or written again
     out_dir.mkdir(parents=True, exist_ok=True)
     with FolderLock(out_dir / lock_name(options.shard_index, options.num_shards), "generate_camstyle"):
         return _generate_locked(checkpoint, checkpoint_hash, generator, info, records, out_dir, num_cameras, options,
@@ -246,6 +253,22 @@ def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, re
 
 
 # ----------------------------------------------------------------------------- pieces
+def _complete_summary(out_dir: Path, checkpoint_hash: str, options: GenerateOptions) -> dict | None:
+    """The summary of a finished whole-folder run with this checkpoint and these output options whose
+    folder is complete (`camstyle_status`), marked `already_complete`; else None."""
+    import json
+
+    info_path, summary_path = out_dir / INFO_NAME, out_dir / SUMMARY_NAME
+    if options.num_shards != 1 or not (info_path.is_file() and summary_path.is_file()):
+        return None
+    info = json.loads(info_path.read_text())
+    if info.get("checkpoint_sha256") != checkpoint_hash or any(info.get(k) != getattr(options, k) for k in OUTPUT_KEYS):
+        return None
+    if not camstyle_status(out_dir).complete:
+        return None
+    return {**json.loads(summary_path.read_text()), "already_complete": True}
+
+
 def _pick_device(name: str) -> torch.device:
     if name == "auto":
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -273,7 +296,7 @@ def _claim_folder(out_dir: Path, checkpoint, checkpoint_hash: str, info, num_cam
                 f"{out_dir} holds images of another checkpoint ({previous.get('checkpoint')}, sha256 "
                 f"{previous.get('checkpoint_sha256', '?')[:12]}...); pass --overwrite to replace them or choose --out"
             )
-        for key in ("naming", "include_own", "resize_back", "keep_detail", "image_format", "targets_per_image"):
+        for key in OUTPUT_KEYS:
             if previous.get(key, False if key == "keep_detail" else None) != getattr(options, key):  # older folders lack it
                 raise CamStyleError(f"{out_dir} was written with {key}={previous.get(key)!r}, this run asks "
                                     f"{getattr(options, key)!r}; pass --overwrite or choose --out")
@@ -382,19 +405,24 @@ def with_source_detail(fake: np.ndarray, source: Image.Image) -> np.ndarray:
 
 
 def _encode(array: np.ndarray, record: Record, options: GenerateOptions) -> bytes:
-    import io
-
     if options.keep_detail:
         array = with_source_detail(array, load_rgb(record.path))
     image = Image.fromarray(array)
     if options.resize_back and not options.keep_detail:
         with Image.open(record.path) as src:
             image = image.resize(src.size, Image.BILINEAR)
+    return encode_image(image, options.image_format, options.jpeg_quality)
+
+
+def encode_image(image: Image.Image, image_format: str = "jpg", jpeg_quality: int = 95, **jpeg_options) -> bytes:
+    """PNG or JPEG bytes of `image` (the one encoder of every CamStyle image this toolkit writes)."""
+    import io
+
     buffer = io.BytesIO()
-    if options.image_format == "png":
+    if image_format == "png":
         image.save(buffer, format="PNG")
     else:
-        image.save(buffer, format="JPEG", quality=options.jpeg_quality)
+        image.save(buffer, format="JPEG", quality=jpeg_quality, **jpeg_options)
     return buffer.getvalue()
 
 
@@ -412,15 +440,11 @@ def _drain(pending: list[Future], keep: int) -> list[Future]:
 def _write_manifest(out_dir: Path, records: Sequence[Record], num_cameras: int, options: GenerateOptions) -> list[str]:
     """The planned outputs of the whole set (identical from every shard; readers skip missing files);
     returns their names."""
-    import json
-
-    lines, names = [], []
-    for record in sorted(records, key=lambda r: r.path):
-        for dst, name in planned_outputs(record, num_cameras, options):
-            lines.append(json.dumps(manifest_entry(record.path, record.pid, record.camid, dst, name)))
-            names.append(name)
-    atomic_write_text(out_dir / MANIFEST_NAME, "\n".join(lines) + "\n")
-    return names
+    entries = [manifest_entry(record.path, record.pid, record.camid, dst, name)
+               for record in sorted(records, key=lambda r: r.path)
+               for dst, name in planned_outputs(record, num_cameras, options)]
+    write_manifest(out_dir, entries)
+    return [e["output"] for e in entries]
 
 
 class _NoBar:

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from reid_stargan.data.datasets import MARKET_NAME
 from reid_stargan.data.imageio import IMAGE_SUFFIXES
+from reid_stargan.utils.io import atomic_write_text
 
 NAMINGS = ("camstyle", "hhl")
 MANIFEST_NAME = "manifest.jsonl"
@@ -64,8 +65,24 @@ def parse_output_name(name: str) -> CamStyleRecord | None:
     return CamStyleRecord(name, pid, src, int(fake.group("dst")) - 1, "")
 
 
+def source_stem(g: CamStyleRecord) -> str:
+    """File stem of the real image `g` was translated from (from the manifest, else from its name)."""
+    return Path(g.source).stem if g.source else _FAKE_NAME.match(Path(g.path).stem).group("stem")
+
+
+def has_generated_images(folder: str | os.PathLike) -> bool:
+    """Whether `folder` holds at least one image named as a generated one (either convention)."""
+    folder = Path(folder)
+    return folder.is_dir() and any(_FAKE_NAME.match(p.stem) for p in folder.iterdir() if p.is_file())
+
+
 def manifest_entry(source: str, pid: int, src_camid: int, dst_camid: int, output: str) -> dict:
     return {"source": source, "pid": pid, "src_cam": src_camid, "dst_cam": dst_camid, "output": output}
+
+
+def write_manifest(folder: str | os.PathLike, entries: list[dict]) -> None:
+    """`manifest.jsonl` of `manifest_entry` dicts, written atomically (readers take it as "finished")."""
+    atomic_write_text(Path(folder) / MANIFEST_NAME, "".join(json.dumps(e) + "\n" for e in entries))
 
 
 def read_camstyle(location: str | os.PathLike) -> list[CamStyleRecord]:

@@ -19,26 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 from reid_stargan.cli.common import add_debug_flag, run_cli
-from reid_stargan.config import (
-    ConfigError,
-    add_config_args,
-    apply_overrides,
-    config_to_dict,
-    dump_config_yaml,
-    from_dict,
-    load_config,
-)
+from reid_stargan.config import ConfigError, add_config_args, config_to_dict, dump_config_yaml, load_config
 from reid_stargan.gan.config import StarGANConfig
 from reid_stargan.gan.data import check_camera_domains
 from reid_stargan.gan.trainer import FROZEN_KEYS, TOOL, train_stargan
-from reid_stargan.utils.io import append_jsonl
+from reid_stargan.utils import run as lifecycle
 from reid_stargan.utils.rundir import claim_run_dir, discard_unstarted_run, make_run_dir
-
-CHANGES = "config_changes.jsonl"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,20 +76,6 @@ def check_domains(cfg: StarGANConfig, allow_empty: bool) -> int:
     return total
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _frozen(key: str) -> bool:
-    return any(key == f or key.startswith(f + ".") for f in FROZEN_KEYS)
-
-
 def resume_config(run_dir: Path, saved: dict, config: str | None, overrides: list[str]) -> tuple[StarGANConfig, dict]:
     """The config a resume runs on: the run's saved one with the `--set` overrides; -> (cfg, changes).
 
@@ -109,16 +84,11 @@ def resume_config(run_dir: Path, saved: dict, config: str | None, overrides: lis
     """
     if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
         raise ValueError(f"{run_dir / 'checkpoints' / 'last.pt'}: no saved config in it; not a train_stargan checkpoint")
-    before = saved["config"]
-    cfg = from_dict(StarGANConfig, apply_overrides(before, overrides))
-    old, new = _flat(before), _flat(config_to_dict(cfg))
-    changes = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
-    frozen = [k for k in changes if _frozen(k)]
-    if frozen:
-        raise ValueError(f"--resume {run_dir}: {', '.join(frozen)} cannot change in a resumed run (they define "
-                         f"the models or the data order); start a new run instead")
+    cfg, changes = lifecycle.resume_config(StarGANConfig, saved["config"], None, FROZEN_KEYS,
+                                           Path(f"--resume {run_dir}"), overrides)
     if config is not None:
-        given = _flat(config_to_dict(load_config(StarGANConfig, config, overrides)))
+        given = lifecycle.flatten(config_to_dict(load_config(StarGANConfig, config, overrides)))
+        new = lifecycle.flatten(config_to_dict(cfg))
         asked = {item.split("=", 1)[0].strip() for item in overrides}
         differ = [f"{k}: run {new.get(k)!r} vs {config} {given.get(k)!r}" for k in sorted(set(given) | set(new))
                   if given.get(k) != new.get(k) and k not in asked and k != "train.seed"]
@@ -127,14 +97,6 @@ def resume_config(run_dir: Path, saved: dict, config: str | None, overrides: lis
                              + "; ".join(differ[:6]) + ("; ..." if len(differ) > 6 else "")
                              + ". Change a key on purpose with --set KEY=VALUE, or drop --config")
     return cfg, changes
-
-
-def record_changes(run_dir: Path, changes: dict, step: int | None) -> None:
-    """Print each resumed-run change and keep a record of it in the run folder."""
-    for key, (a, b) in changes.items():
-        print(f"resume: {key}: {a!r} -> {b!r}", file=sys.stderr)
-    append_jsonl(run_dir / CHANGES, {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "at_step": step,
-                                     "changes": changes})
 
 
 def check_resume_domains(run_dir: Path, domains: int, saved: dict | None = None) -> None:
@@ -178,8 +140,9 @@ def main(argv: list[str] | None = None) -> Path | None:
     created = None
     if args.resume:
         check_resume_domains(run_dir, domains, saved)
-        if changes and int(os.environ.get("RANK", "0")) == 0:
-            record_changes(run_dir, changes, saved.get("step"))
+        if int(os.environ.get("RANK", "0")) == 0:  # train_stargan logs and records them in the run folder
+            for key, (a, b) in changes.items():
+                print(f"resume: {key}: {a!r} -> {b!r}", file=sys.stderr)
     elif args.run_dir:
         run_dir = Path(args.run_dir)
         claim_run_dir(run_dir, TOOL, write=False)
@@ -188,7 +151,8 @@ def main(argv: list[str] | None = None) -> Path | None:
     else:
         run_dir = created = make_run_dir(cfg.out_root, cfg.tag)
     try:
-        path = train_stargan(cfg, run_dir, resume=True, progress=not args.no_progress, max_steps=args.max_steps)
+        path = train_stargan(cfg, run_dir, resume=True, progress=not args.no_progress, max_steps=args.max_steps,
+                             overrides=args.overrides if args.resume else ())
     except BaseException:
         if created is not None:
             discard_unstarted_run(created)  # a failed start leaves no empty numbered folder behind

@@ -31,7 +31,6 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
@@ -50,7 +49,8 @@ from reid_stargan.gan.labels import LabelLayout, permute_targets
 from reid_stargan.gan.losses import classification_correct, d_loss, g_loss
 from reid_stargan.gan.models import Discriminator, Generator
 from reid_stargan.gan.schedule import schedule_lr
-from reid_stargan.utils.distributed import DistInfo, bf16_supported, init_distributed
+from reid_stargan.utils import run as lifecycle
+from reid_stargan.utils.distributed import DistInfo
 from reid_stargan.utils.io import (
     atomic_torch_save,
     atomic_write_bytes,
@@ -58,11 +58,13 @@ from reid_stargan.utils.io import (
     atomic_write_text,
     torch_load,
 )
-from reid_stargan.utils.rundir import RunLogger, claim_run_dir, drop_stats_after, remove_stale_temporaries
-from reid_stargan.utils.seed import capture_rng_state, draw_seed, restore_rng_state, seed_everything
+from reid_stargan.utils.rundir import RunLogger, drop_stats_after
+from reid_stargan.utils.seed import capture_rng_state, restore_rng_state, seed_everything
 
-# Config keys that must not change when a run is resumed (they define the models and the data order).
-FROZEN_KEYS = ("gan", "train.batch_size", "train.n_critic", "train.seed", "augment")
+# Config keys that must not change when a run is resumed: they define the models and the data order.
+# The loss weights (gan.lambda_*) and the learning rates may change, when the caller names them.
+FROZEN_KEYS = ("gan.image_size", "gan.g_conv_dim", "gan.g_repeat_num", "gan.d_conv_dim", "gan.d_repeat_num",
+               "gan.c_dim", "data.name", "train.batch_size", "train.n_critic", "train.seed", "augment")
 TOOL = "train_stargan"
 
 
@@ -73,16 +75,15 @@ class NonFiniteLossError(FloatingPointError):
 class Trainer:
     """State of one StarGAN run. `train_stargan` is the entry point; this class keeps its parts small."""
 
-    def __init__(self, cfg: StarGANConfig, run_dir: Path, dist_info: DistInfo, progress: bool):
+    def __init__(self, cfg: StarGANConfig, run_dir: Path, dist_info: DistInfo, progress: bool,
+                 saved: dict | None = None):
+        """Build data, models, optimizers and streams; `saved` is a last.pt state to continue from."""
         self.cfg, self.run_dir, self.dist, self.progress = cfg, run_dir, dist_info, progress
         self.device = dist_info.device
         self.ckpt_dir = run_dir / "checkpoints"
         self.logger = RunLogger(run_dir, enabled=dist_info.is_main, echo=progress)
         self.step = 0
         self.tb = None
-
-    # ------------------------------------------------------------------ set-up
-    def build(self, saved: dict | None) -> None:
         cfg, dist_info = self.cfg, self.dist
         if cfg.runtime.threads > 0:
             torch.set_num_threads(cfg.runtime.threads)
@@ -96,17 +97,15 @@ class Trainer:
         g = cfg.gan
         self.G = Generator(g.g_conv_dim, self.layout.g_dim, g.g_repeat_num).to(self.device)
         self.D = Discriminator(g.image_size, g.d_conv_dim, self.layout.d_dim, g.d_repeat_num).to(self.device)
-        cuda = self.device.type == "cuda"
-        if cuda and cfg.runtime.channels_last:
-            self.G.to(memory_format=torch.channels_last)
-            self.D.to(memory_format=torch.channels_last)
+        self.G = lifecycle.channels_last(self.G, self.device, cfg.runtime.channels_last)
+        self.D = lifecycle.channels_last(self.D, self.device, cfg.runtime.channels_last)
         t = cfg.train
         self.g_opt = torch.optim.Adam(self.G.parameters(), t.g_lr, (t.beta1, t.beta2))
         self.d_opt = torch.optim.Adam(self.D.parameters(), t.d_lr, (t.beta1, t.beta2))
-        self.amp_dtype = torch.bfloat16 if cfg.runtime.amp and bf16_supported(self.device) else None
+        self.amp_dtype = lifecycle.amp_dtype(self.device, cfg.runtime.amp, torch.bfloat16)
         # torch.compile cannot differentiate twice, so the gradient penalty always uses the plain D.
         self.G_run, self.D_run = self.G, self.D
-        if cuda and cfg.runtime.compile:
+        if self.device.type == "cuda" and cfg.runtime.compile:
             self.G_run, self.D_run = torch.compile(self.G), torch.compile(self.D)
 
         if dist_info.world_size > 1 and t.batch_size % dist_info.world_size:
@@ -114,8 +113,7 @@ class Trainer:
         self.local_batch = t.batch_size // dist_info.world_size
         consumed = saved["streams"] if saved else [0] * len(self.data)
         self.load_hw = load_size(g.image_size, cfg.augment.random_crop)
-        crops = cfg.augment.center_crop or [0] * len(self.data)
-        self.crops = crops
+        self.crops = crops = cfg.augment.center_crop or [0] * len(self.data)
         self.streams = [
             BatchStream(d, self.load_hw, self.local_batch, t.seed, index=k, rank=dist_info.rank,
                         world_size=dist_info.world_size, center_crop=crops[k], in_memory=cfg.runtime.in_memory,
@@ -160,22 +158,24 @@ class Trainer:
                 r += 1
         else:
             picked = [int(i) for i in order[:rows]]
-        images = torch.stack([decode(data.paths[i], self.load_hw, self.crops[k]) for i in picked])
-        x = augment_batch(images, self.cfg.gan.image_size, random_crop=False, hflip=False,
-                          generator=torch.Generator(), device=self.device)
-        return x, data.labels[picked]
+        return self._load(k, picked), data.labels[picked]
+
+    def _load(self, k: int, indices: list[int]) -> torch.Tensor:
+        """Images `indices` of data set k as G sees them at test time (centre crop, no flip)."""
+        images = torch.stack([decode(self.data[k].paths[i], self.load_hw, self.crops[k]) for i in indices])
+        return self._real_batch(images, train=False)
+
+    def _real_batch(self, images: torch.Tensor, train: bool = True) -> torch.Tensor:
+        """uint8 images -> G's input on the device: the training augmentation (crop, flip), or none."""
+        a = self.cfg.augment
+        x = augment_batch(images, self.cfg.gan.image_size, random_crop=train and a.random_crop,
+                          hflip=train and a.hflip, generator=self.gen if train else torch.Generator(),
+                          device=self.device)
+        return lifecycle.channels_last(x, self.device, self.cfg.runtime.channels_last)
 
     # ------------------------------------------------------------------ one iteration
     def _autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
-
-    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True)
-        if self.device.type == "cuda" and self.cfg.runtime.channels_last and x.ndim == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        return lifecycle.autocast(self.device, self.amp_dtype)
 
     def _sync_grads(self, params) -> None:
         """Average gradients over ranks with one flat all-reduce."""
@@ -210,8 +210,7 @@ class Trainer:
             spec, sl = layout.specs[k], layout.cls_slice(k)
             prefix = f"{spec.name}/" if layout.multi else ""
             images, label_org = stream.next()
-            x_real = self._to_device(augment_batch(images, cfg.gan.image_size, random_crop=cfg.augment.random_crop,
-                                                   hflip=cfg.augment.hflip, generator=self.gen, device=self.device))
+            x_real = self._real_batch(images)
             label_trg = permute_targets(label_org, self.gen)
             alpha = torch.rand(x_real.shape[0], 1, 1, 1, generator=self.gen).to(self.device)
             c_org = layout.condition(k, label_org).to(self.device)
@@ -251,13 +250,12 @@ class Trainer:
 
     def identity_iteration(self) -> dict[str, torch.Tensor]:
         """One G-only update towards G(x, c_org) = x on each data set (the optional identity warm-up)."""
-        cfg, layout = self.cfg, self.layout
+        layout = self.layout
         terms = {}
         for k, stream in enumerate(self.streams):
             prefix = f"{layout.specs[k].name}/" if layout.multi else ""
             images, label_org = stream.next()
-            x_real = self._to_device(augment_batch(images, cfg.gan.image_size, random_crop=cfg.augment.random_crop,
-                                                   hflip=cfg.augment.hflip, generator=self.gen, device=self.device))
+            x_real = self._real_batch(images)
             c_org = layout.condition(k, label_org).to(self.device)
             with self._autocast():
                 loss = (self.G_run(x_real, c_org).float() - x_real.float()).abs().mean()
@@ -315,10 +313,8 @@ class Trainer:
             self.logger.stats(record)
             if self.cfg.log.tensorboard:
                 if self.tb is None:
-                    from torch.utils.tensorboard import SummaryWriter  # lazy: heavy import
-
-                    self.tb = SummaryWriter(str(self.run_dir / "tb"))
-                for k, v in record.items():
+                    self.tb = lifecycle.tensorboard_writer(self.run_dir, True, self.logger)
+                for k, v in record.items() if self.tb is not None else ():
                     if k != "step":
                         self.tb.add_scalar(k, v, self.step)
         return record
@@ -335,9 +331,7 @@ class Trainer:
             real_hits, fake_hits = [], []
             for start in range(0, n, 32):
                 sel = [int(i) for i in idx[start:start + 32]]
-                imgs = torch.stack([decode(data.paths[i], self.load_hw, self.crops[k]) for i in sel])
-                x = augment_batch(imgs, self.cfg.gan.image_size, random_crop=False, hflip=False,
-                                  generator=torch.Generator(), device=self.device)
+                x = self._load(k, sel)
                 raw = data.labels[sel]
                 _, logits = self.D(x)
                 real_hits.append(classification_correct(logits[:, sl].cpu(), raw, spec.label_type))
@@ -352,14 +346,92 @@ class Trainer:
         return out
 
     def ranks_in_sync(self) -> bool:
-        if not self.dist.distributed:
-            return True
-        s = torch.tensor([sum(float(p.double().sum()) for p in [*self.G.parameters(), *self.D.parameters()])],
-                         dtype=torch.float64)
-        lo, hi = s.clone(), s.clone()
-        dist.all_reduce(lo, op=dist.ReduceOp.MIN)
-        dist.all_reduce(hi, op=dist.ReduceOp.MAX)
-        return bool(lo.item() == hi.item())
+        return lifecycle.replicas_in_sync([*self.G.parameters(), *self.D.parameters()], self.dist)
+
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, max_steps: int | None = None) -> Path:
+        """Train from `self.step` to train.num_iters (or `max_steps`); write summary.json when finished."""
+        cfg, log = self.cfg, self.logger
+        num_iters = cfg.train.num_iters
+        stop = min(num_iters, max_steps) if max_steps is not None else num_iters
+        last = self.ckpt_dir / "last.pt"
+        last_good = str(last) if self.step else "none yet"
+        check_every = 1 if self.device.type == "cpu" else cfg.log.log_every
+        bar = lifecycle.progress_bar(num_iters, self.step, self.progress and self.dist.is_main, "stargan")
+        start_step, t0 = self.step, time.perf_counter()
+        t_log, step_log = t0, self.step
+        terms: dict[str, torch.Tensor] = {}
+        try:
+            for i in range(self.step, stop):
+                new_terms = self.train_iteration(i)
+                terms.update(new_terms)
+                self.step = s = i + 1
+                want_ckpt = s % cfg.log.checkpoint_every == 0 or s == stop
+                if s % check_every == 0 or want_ckpt:
+                    _check_finite(new_terms, s, last_good)
+                if s % cfg.log.log_every == 0 or s == stop:
+                    now = time.perf_counter()
+                    record = self.log_stats(terms, (s - step_log) / max(now - t_log, 1e-9))
+                    t_log, step_log = now, s
+                    bar.set_postfix({k.split("/", 1)[-1]: f"{record[k]:.3f}" for k in ("D/loss", "G/loss_rec")
+                                     if k in record})
+                if s % cfg.log.sample_every == 0 or s == stop:
+                    self.save_samples()
+                if want_ckpt:
+                    self.save_checkpoint()
+                    last_good = str(last)
+                bar.update(1)
+        finally:
+            bar.close()
+            if self.tb is not None:
+                self.tb.flush()
+        seconds = time.perf_counter() - t0
+        if self.step < num_iters:
+            log.info(f"stopped at step {self.step} of {num_iters} (max_steps); resume with the same run folder")
+        else:
+            self._finish(seconds, (self.step - start_step) / max(seconds, 1e-9))
+        return self.ckpt_dir / "generator.pt"
+
+    def _finish(self, seconds: float, rate: float) -> None:
+        """The final evaluation into summary.json (rank 0), and the cross-rank weight check."""
+        in_sync = self.ranks_in_sync()
+        gen_path = self.ckpt_dir / "generator.pt"
+        if self.dist.is_main:
+            per_set = self.evaluate()
+            n = len(per_set)
+            summary = {
+                "finished": True, "step": self.step, "num_iters": self.cfg.train.num_iters,
+                "seed": self.cfg.train.seed, "world_size": self.dist.world_size, "device": str(self.device),
+                "ranks_in_sync": in_sync, "seconds_this_session": round(seconds, 2), "steps_per_s": round(rate, 4),
+                "d_acc_real": round(sum(v["d_acc_real"] for v in per_set.values()) / n, 4),
+                "d_acc_fake": round(sum(v["d_acc_fake"] for v in per_set.values()) / n, 4),
+                "datasets": per_set, "generator": str(gen_path.relative_to(self.run_dir)),
+                "c_dim": self.layout.g_dim, "image_size": list(self.cfg.gan.image_size),
+                "unparsed_names": sum(d.unparsed_names for d in self.data),
+            }
+            atomic_write_json(self.run_dir / "summary.json", summary)
+            self.logger.info(f"done: D accuracy real {summary['d_acc_real']:.3f}, translated "
+                             f"{summary['d_acc_fake']:.3f}; {rate:.2f} it/s; generator {gen_path}")
+        if self.dist.distributed:
+            dist.barrier()
+        if not in_sync:
+            raise RuntimeError("ranks ended with different weights: gradient averaging is broken")
+
+    def describe(self, resumed: bool) -> str:
+        sets = ", ".join(f"{d.spec.name} ({len(d)} images, {d.spec.num_domains} {d.spec.label_type}-label domains)"
+                         for d in self.data)
+        h, w = self.cfg.gan.image_size
+        return (f"StarGAN: {sets}; G c_dim={self.layout.g_dim}, image {h}x{w}, device {self.device}, "
+                f"ranks {self.dist.world_size}, seed {self.cfg.train.seed}, "
+                f"{'resuming at step ' + str(self.step) if resumed else 'from scratch'}")
+
+
+def _check_finite(terms: dict[str, torch.Tensor], step: int, last_good: str) -> None:
+    bad = [k for k, v in terms.items() if "loss" in k and not math.isfinite(float(v))]
+    if bad:
+        raise NonFiniteLossError(f"non-finite loss at step {step} ({', '.join(f'{k}={float(terms[k])}' for k in bad)}); "
+                                 f"stopped. Last good checkpoint: {last_good}")
 
 
 # ---------------------------------------------------------------------- entry point
@@ -370,143 +442,51 @@ def _finished(run_dir: Path) -> bool:
     return bool(json.loads(summary.read_text()).get("finished"))
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v
-    return out
+def resume_state(cfg: StarGANConfig, last: Path, overrides=()) -> tuple[dict, StarGANConfig, dict]:
+    """last.pt's state, the config the run continues on (its saved one + `overrides`), and the changes.
 
-
-def check_resume_config(saved: dict, cfg: StarGANConfig, path: Path) -> None:
-    """Refuse to resume with a config that changes the models or the data order (names both sides)."""
-    old, new = _flat(saved), _flat(config_to_dict(cfg))
-    diffs = [f"{k}: checkpoint {old.get(k)!r} vs config {new.get(k)!r}" for k in sorted(set(old) | set(new))
-             if any(k == f or k.startswith(f + ".") for f in FROZEN_KEYS) and old.get(k) != new.get(k)]
-    for j, (a, b) in enumerate(zip(saved["datasets_names"], [d.name for d in cfg.datasets])):
-        if a != b:
-            diffs.append(f"data set {j}: checkpoint {a!r} vs config {b!r}")
+    A `cfg` that differs from the saved run in a frozen key, or in its data sets, is refused.
+    """
+    saved = torch_load(last)
+    resumed, changes = lifecycle.resume_config(StarGANConfig, saved["config"], cfg, FROZEN_KEYS, last, overrides,
+                                               error=CheckpointError)
+    before = [d["name"] for d in saved["config"].get("extra_data", [])]
+    diffs = [f"data set {j + 1}: checkpoint {a!r} vs config {b.name!r}"
+             for j, (a, b) in enumerate(zip(before, cfg.extra_data)) if a != b.name]
     if diffs:
-        raise CheckpointError(f"{path} does not match the config: " + "; ".join(diffs))
+        raise CheckpointError(f"{last} does not match the config: " + "; ".join(diffs))
+    return saved, resumed, changes
 
 
 def train_stargan(cfg: StarGANConfig, run_dir: str | Path, resume: bool = True, progress: bool = True,
-                  max_steps: int | None = None) -> Path:
+                  max_steps: int | None = None, overrides=()) -> Path:
     """Train StarGAN into `run_dir`; return the path of the G-only file `run_dir/checkpoints/generator.pt`.
 
     A finished run in `run_dir` is returned at once. A partial one is resumed exactly when `resume`
-    (else it is an error: nothing is overwritten). `max_steps` stops after that many iterations
-    (checkpoint written, run not finished), e.g. to split a run across jobs.
+    (else it is an error: nothing is overwritten), on its saved config with the `overrides`
+    (dotted `key=value`; see `reid_stargan.utils.run`). `max_steps` stops after that many
+    iterations (checkpoint written, run not finished), e.g. to split a run across jobs.
     """
     cfg = copy.deepcopy(cfg)
     cfg.validate()
     run_dir = Path(run_dir)
-    # Another tool's folder, or the user's own files, are refused before anything is read or written.
-    claim_run_dir(run_dir, TOOL, write=False)
-    gen_path = run_dir / "checkpoints" / "generator.pt"
-    if _finished(run_dir):
-        return gen_path
-    dist_info = init_distributed(cfg.runtime.device)
-    if dist_info.is_main:
-        claim_run_dir(run_dir, TOOL)
-        remove_stale_temporaries(run_dir)  # a killed writer's *.tmp-* files; this process owns the folder
+    info = lifecycle.open_run(run_dir, TOOL, cfg.runtime.device, _finished)
+    if info is None:
+        return run_dir / "checkpoints" / "generator.pt"
     last = run_dir / "checkpoints" / "last.pt"
     saved = None
     if last.is_file():
         if not resume:
             raise FileExistsError(f"{run_dir} holds a partial run ({last}); resume it or choose another folder")
-        saved = torch_load(last)
-        saved_cfg = saved["config"]
-        if cfg.train.seed is None:
-            cfg.train.seed = saved_cfg["train"]["seed"]
-        check_resume_config({**saved_cfg, "datasets_names": [saved_cfg["data"]["name"]] +
-                             [d["name"] for d in saved_cfg["extra_data"]]}, cfg, last)
-        if dist_info.is_main:  # records past the resumed step would otherwise appear twice
+        saved, cfg, changes = resume_state(cfg, last, overrides)
+        if info.is_main:  # records past the resumed step would otherwise appear twice
             drop_stats_after(run_dir, lambda r, done=int(saved["step"]): r.get("step", 0) <= done)
-    if cfg.train.seed is None:
-        seeds = [draw_seed()]
-        if dist_info.distributed:
-            dist.broadcast_object_list(seeds, src=0)
-        cfg.train.seed = seeds[0]
+            lifecycle.record_changes(run_dir, changes, int(saved["step"]), RunLogger(run_dir, echo=False))
+    cfg.train.seed = lifecycle.resolve_seed(cfg.train.seed, info)
     for sub in ("checkpoints", "samples"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
-    if dist_info.is_main:
+    if info.is_main:
         atomic_write_text(run_dir / "config.yaml", dump_config_yaml(cfg))
-
-    trainer = Trainer(cfg, run_dir, dist_info, progress)
-    trainer.build(saved)
-    log = trainer.logger
-    num_iters = cfg.train.num_iters
-    stop = min(num_iters, max_steps) if max_steps is not None else num_iters
-    log.info(f"StarGAN: {', '.join(f'{d.spec.name} ({len(d)} images, {d.spec.num_domains} {d.spec.label_type}-label domains)' for d in trainer.data)}; "
-             f"G c_dim={trainer.layout.g_dim}, image {cfg.gan.image_size[0]}x{cfg.gan.image_size[1]}, "
-             f"device {dist_info.device}, ranks {dist_info.world_size}, seed {cfg.train.seed}, "
-             f"{'resuming at step ' + str(trainer.step) if saved else 'from scratch'}")
-    last_good = str(last) if saved else "none yet"
-    check_every = 1 if dist_info.device.type == "cpu" else cfg.log.log_every
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=num_iters, initial=trainer.step, disable=not (progress and dist_info.is_main),
-               dynamic_ncols=True, desc="stargan", unit="it")
-    start_step, t0 = trainer.step, time.perf_counter()
-    t_log, step_log = t0, trainer.step
-    terms: dict[str, torch.Tensor] = {}
-    try:
-        for i in range(trainer.step, stop):
-            new_terms = trainer.train_iteration(i)
-            terms.update(new_terms)
-            trainer.step = i + 1
-            s = trainer.step
-            want_ckpt = s % cfg.log.checkpoint_every == 0 or s == stop
-            if s % check_every == 0 or want_ckpt:
-                bad = [k for k, v in new_terms.items() if "loss" in k and not math.isfinite(float(v))]
-                if bad:
-                    raise NonFiniteLossError(
-                        f"non-finite loss at step {s} ({', '.join(f'{k}={float(new_terms[k])}' for k in bad)}); "
-                        f"stopped. Last good checkpoint: {last_good}")
-            if s % cfg.log.log_every == 0 or s == stop:
-                now = time.perf_counter()
-                record = trainer.log_stats(terms, (s - step_log) / max(now - t_log, 1e-9))
-                t_log, step_log = now, s
-                bar.set_postfix({k.split("/", 1)[-1]: f"{record[k]:.3f}" for k in ("D/loss", "G/loss_rec") if k in record})
-            if s % cfg.log.sample_every == 0 or s == stop:
-                trainer.save_samples()
-            if want_ckpt:
-                trainer.save_checkpoint()
-                last_good = str(last)
-            bar.update(1)
-    finally:
-        bar.close()
-        if trainer.tb is not None:
-            trainer.tb.flush()
-    seconds = time.perf_counter() - t0
-    rate = (trainer.step - start_step) / max(seconds, 1e-9)
-    if trainer.step < num_iters:
-        log.info(f"stopped at step {trainer.step} of {num_iters} (max_steps); resume with the same run folder")
-        return gen_path
-    in_sync = trainer.ranks_in_sync()
-    if dist_info.is_main:
-        per_set = trainer.evaluate()
-        n = len(per_set)
-        summary = {
-            "finished": True, "step": trainer.step, "num_iters": num_iters, "seed": cfg.train.seed,
-            "world_size": dist_info.world_size, "device": str(dist_info.device), "ranks_in_sync": in_sync,
-            "seconds_this_session": round(seconds, 2), "steps_per_s": round(rate, 4),
-            "d_acc_real": round(sum(v["d_acc_real"] for v in per_set.values()) / n, 4),
-            "d_acc_fake": round(sum(v["d_acc_fake"] for v in per_set.values()) / n, 4),
-            "datasets": per_set, "generator": str(gen_path.relative_to(run_dir)),
-            "c_dim": trainer.layout.g_dim, "image_size": list(cfg.gan.image_size),
-            "unparsed_names": sum(d.unparsed_names for d in trainer.data),
-        }
-        atomic_write_json(run_dir / "summary.json", summary)
-        log.info(f"done: D accuracy real {summary['d_acc_real']:.3f}, translated {summary['d_acc_fake']:.3f}; "
-                 f"{rate:.2f} it/s; generator {gen_path}")
-    if dist_info.distributed:
-        dist.barrier()
-    if not in_sync:
-        raise RuntimeError("ranks ended with different weights: gradient averaging is broken")
-    return gen_path
+    trainer = Trainer(cfg, run_dir, info, progress, saved)
+    trainer.logger.info(trainer.describe(saved is not None))
+    return trainer.fit(max_steps)

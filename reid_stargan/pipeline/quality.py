@@ -16,7 +16,7 @@ Example (synthetic demo set, oracle "generator" = the true renderings)::
     from reid_stargan.camstyle.naming import read_camstyle
     from reid_stargan.data.synthetic import load_dataset, make_synthetic
     from reid_stargan.pipeline import quality
-    from reid_stargan.reid.camstyle_set import write_oracle_camstyle
+    from reid_stargan.camstyle.oracle import write_oracle_camstyle
 
     make_synthetic("runs/syn", preset="tiny")
     write_oracle_camstyle("runs/syn", "runs/syn/camstyle")
@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reid_stargan.camstyle.naming import CamStyleRecord
+from reid_stargan.camstyle.naming import CamStyleRecord, source_stem
 from reid_stargan.data.imageio import load_rgb
 from reid_stargan.data.records import Record
 
@@ -226,11 +226,6 @@ def _subset(items: Sequence, max_items: int | None, seed: int) -> list:
 
 # ----------------------------------------------------------------------------------------------------
 # 2. Identity preservation
-
-
-def source_stem(g: CamStyleRecord) -> str:
-    """File stem of the real image ``g`` was translated from (from the manifest, else from its name)."""
-    return Path(g.source).stem if g.source else Path(g.path).stem.split("_fake_")[0]
 
 
 def model_features(model: nn.Module, image_size: tuple[int, int] = (256, 128), batch_size: int = 128,

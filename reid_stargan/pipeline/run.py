@@ -31,7 +31,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from reid_stargan.camstyle.naming import camstyle_status
+from reid_stargan.camstyle.naming import has_generated_images
 from reid_stargan.config import config_to_dict, dump_config_yaml, load_config
 from reid_stargan.data.config import DataConfig
 from reid_stargan.pipeline.config import PipelineConfig, ToolStage
@@ -211,7 +211,7 @@ class Pipeline:
         if name == "data":
             return self.cfg.synthetic.enabled and Path(self.data_config().root).exists()
         if name == "generate":
-            return any((run / "camstyle").glob("*_fake_*")) if (run / "camstyle").is_dir() else False
+            return has_generated_images(run / "camstyle")
         folder = {"stargan": run / "stargan", "face": run / "face"}.get(name)
         if name.startswith("reid-"):
             folder = run / "reid" / name.removeprefix("reid-")
@@ -257,16 +257,15 @@ class Pipeline:
 
         g = self.cfg.generate
         out = self.run_dir / "camstyle"
-        if camstyle_status(out).complete:
-            self.log.info(f"CamStyle set in {out} is complete: skipped")
-            return out
         dataset = self.cfg.data.build()
         options = GenerateOptions(naming=g.naming, include_own=g.include_own, targets_per_image=g.targets_per_image,
                                   keep_detail=g.keep_detail, batch_size=g.batch_size,
                                   workers=g.workers, image_format=g.image_format,
                                   jpeg_quality=g.jpeg_quality, progress=self.progress)
-        generate_camstyle(generator, dataset.train, out, dataset.num_cameras, options,
-                          unparsed_names=dataset.num_skipped_names())
+        summary = generate_camstyle(generator, dataset.train, out, dataset.num_cameras, options,
+                                    unparsed_names=dataset.num_skipped_names())
+        if summary.get("already_complete"):
+            self.log.info(f"CamStyle set in {out} is complete: skipped")
         return out
 
     def train_reid(self, mode: str, seed: int, camstyle: Path | None) -> dict:

@@ -1,31 +1,18 @@
 """Reading a CamStyle set for training, and refusing one that belongs to another data set.
 
-Also writes the "oracle" CamStyle set of the synthetic benchmark: every training image rendered
-exactly in every other camera (`true_rendering`), named as generate_camstyle names its outputs.
-It bounds what a perfect camera-style translator could add::
-
-    write_oracle_camstyle("data/synthetic", "data/synthetic_oracle")   # then --camstyle data/synthetic_oracle
+(The synthetic benchmark's oracle set, `write_oracle_camstyle`, lives in `reid_stargan.camstyle.oracle`.)
 """
 
 from __future__ import annotations
 
-import io
-import json
 import os
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from reid_stargan.camstyle.naming import (
-    MANIFEST_NAME,
-    CamStyleRecord,
-    camstyle_status,
-    manifest_entry,
-    output_name,
-    read_camstyle,
-)
+from reid_stargan.camstyle.naming import CamStyleRecord, camstyle_status, read_camstyle, source_stem
+from reid_stargan.camstyle.oracle import write_oracle_camstyle  # noqa: F401  (its old home; tests import it here)
 from reid_stargan.data.records import Record
-from reid_stargan.utils.io import atomic_write_bytes, atomic_write_text
 
 
 class CamStyleMismatchError(ValueError):
@@ -96,10 +83,6 @@ def load_camstyle(location: str | os.PathLike, train: Sequence[Record], num_came
     return generated
 
 
-def _source_stem(g: CamStyleRecord) -> str:
-    return Path(g.source).stem if g.source else Path(g.path).stem.split("_fake_")[0]
-
-
 def target_versions(location: str | os.PathLike, target_train: Sequence[Record], num_cameras: int,
                     dataset: str) -> dict[str, list[str]]:
     """HHL: target training image path -> paths of its camera-style versions (checked like above)."""
@@ -108,7 +91,7 @@ def target_versions(location: str | os.PathLike, target_train: Sequence[Record],
     versions: dict[str, list[str]] = defaultdict(list)
     orphans = 0
     for g in generated:
-        real = by_stem.get(_source_stem(g))
+        real = by_stem.get(source_stem(g))
         if real is None:
             orphans += 1
         else:
@@ -117,39 +100,3 @@ def target_versions(location: str | os.PathLike, target_train: Sequence[Record],
         raise CamStyleMismatchError(f"CamStyle set {location}: none of its images comes from a training "
                                     f"image of {dataset} ({orphans} orphans)")
     return dict(versions)
-
-
-def write_oracle_camstyle(synthetic_root: str | os.PathLike, out_dir: str | os.PathLike,
-                          naming: str = "camstyle", jpeg_quality: int = 95) -> int:
-    """Render every training image of a synthetic set in each of the other cameras; returns the count.
-
-    Writes `<stem>_fake_<src>to<dst>.jpg` files and a manifest.jsonl (atomically, last), the same
-    layout as tools/generate_camstyle.py; skips the work when the manifest already exists.
-    """
-    from PIL import Image
-
-    from reid_stargan.data.synthetic import read_image_meta, read_meta, true_rendering
-
-    out_dir = Path(out_dir)
-    if (out_dir / MANIFEST_NAME).is_file():
-        return len(read_camstyle(out_dir))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    num_cameras = read_meta(synthetic_root)["params"]["num_cameras"]
-    lines = []
-    # The set's own metadata lists its training images (files added to the folder later are not ours).
-    for name, rec in sorted(read_image_meta(synthetic_root).items()):
-        if rec["split"] != "train":
-            continue
-        pid, src = rec["pid"], rec["camid"]
-        for dst in range(num_cameras):
-            if dst == src:
-                continue
-            image, _ = true_rendering(synthetic_root, name, dst, noise=True)
-            out = output_name(name, src, dst, naming)
-            buf = io.BytesIO()
-            Image.fromarray(image).save(buf, format="JPEG", quality=jpeg_quality, subsampling=0)
-            atomic_write_bytes(out_dir / out, buf.getvalue())
-            source = Path(synthetic_root) / rec["file"]
-            lines.append(json.dumps(manifest_entry(str(source), pid, src, dst, out)))
-    atomic_write_text(out_dir / MANIFEST_NAME, "\n".join(lines) + "\n")
-    return len(lines)

@@ -1,7 +1,7 @@
 """Training-state files (resume exactly) and the small inference file (`model.pt`).
 
-`checkpoints/last.pt`: model, optimizer, scheduler, grad scaler, next epoch / iteration, sampler
-and RNG states, resolved config. `checkpoints/model.pt`: the final weights + config + class count,
+`checkpoints/last.pt`: model, optimizer, scheduler, grad scaler, the next epoch, every rank's RNG
+state and the resolved config (resume is epoch-level: batches are a function of seed and epoch). `checkpoints/model.pt`: the final weights + config + class count,
 enough for `load_reid_model`::
 
     model, cfg = load_reid_model("runs/00003-market-baseline/checkpoints/model.pt")
@@ -49,10 +49,13 @@ def load_reid_model(path: str | os.PathLike, device: str | torch.device = "cpu")
     if path.is_dir():  # a run folder
         path = path / "checkpoints" / MODEL
     blob = torch_load(path, map_location="cpu")
-    if "state_dict" not in blob and "model" not in blob:
+    weights = blob.get("state_dict", blob.get("model")) if isinstance(blob, dict) else None
+    if not isinstance(weights, dict) or "config" not in blob:
         raise ValueError(f"{path}: not a re-ID checkpoint written by train_reid")
     cfg = from_dict(ReidConfig, blob["config"])
-    # The weights come from the file; never fetch ImageNet weights just to overwrite them.
-    model = model_from_config(cfg, blob["num_classes"], pretrained="none")
-    model.load_state_dict(blob.get("state_dict", blob.get("model")))
+    # The classifier's size is the weights' (a training state's num_classes counts identities even
+    # when no classifier was built). The weights come from the file: never fetch ImageNet weights.
+    classifier = weights.get("classifier.weight")
+    model = model_from_config(cfg, 0 if classifier is None else classifier.shape[0], pretrained="none")
+    model.load_state_dict(weights)
     return model.to(device).eval(), cfg

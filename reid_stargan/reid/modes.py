@@ -1,4 +1,5 @@
-"""The three training modes. Each owns its batch builder and its loss; the loop in trainer.py is shared.
+"""The three training modes, in the MODES registry. Each builds its inputs (`build`), its batches and
+its loss; the loop in trainer.py is shared.
 
 * baseline: P x K real images; smoothed identity CE + batch-hard triplet.
 * camstyle (Zhong et al. CVPR 2018): + generated images at a share of the batch, with LSR targets
@@ -7,26 +8,81 @@
 * hhl (Zhong et al. ECCV 2018): source P x K + unlabelled target images with their camera-style
   versions; loss = source identity CE + 0.5 x batch-hard triplet over source and target.
 
-`compute_loss(feats (B, D), logits (B, N), labels (B,), generated (B,), labelled (B,))` returns a dict
-of scalar tensors; "loss" is the one to back-propagate.
+`Mode.build(inputs)` reads what the mode trains on (CamStyle images, a target set) and returns the
+mode; `compute_loss(feats (B, D), logits (B, N), labels (B,), generated (B,), labelled (B,))` returns
+a dict of scalar tensors, "loss" being the one to back-propagate. A mode also names the set it is
+evaluated on (`eval_set`: the training set's test split, or HHL's target set) and the generated
+images it read (`camstyle`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from reid_stargan.reid.config import LossConfig
+from reid_stargan.data.records import Record
+from reid_stargan.registry import Registry
+from reid_stargan.reid.camstyle_set import check_camstyle_complete, load_camstyle, target_versions
+from reid_stargan.reid.config import LossConfig, ReidConfig
+from reid_stargan.reid.data import check_records
 from reid_stargan.reid.losses import batch_hard_triplet, smoothed_targets, soft_cross_entropy
 from reid_stargan.reid.samplers import CamStyleBatchBuilder, HHLBatchBuilder, PKBatchBuilder
 
+MODES = Registry("train.mode")
 
+
+@dataclass
+class ModeInputs:
+    """What every mode builds on: the parsed source set and its readable training records."""
+
+    cfg: ReidConfig
+    source: Any  # reid_stargan.data.datasets.Dataset: train / query / gallery, num_cameras, name
+    train: list[Record]
+    label_of: dict[int, int]  # pid -> class index
+    seed: int
+    rank: int
+    log: Any  # RunLogger
+    readable: Callable[[list, bool, str], list]  # (records, verify?, what) -> the readable ones
+    unparsed_names: dict[str, int]  # filled in by modes that parse another set
+
+
+@dataclass
+class CamStyleInputs:
+    """The generated images a run trained on, for metrics.json."""
+
+    location: str
+    images: int
+    complete: bool | None  # None: could not be judged
+
+
+def _camstyle_location(location: str, what: str) -> str:
+    if not location:
+        raise ValueError(f"train.mode={what} needs CamStyle images: --camstyle DIR or "
+                         + ("hhl.camstyle_root" if what == "hhl" else "camstyle.root"))
+    return str(location)
+
+
+@MODES.register("baseline")
 class BaselineMode:
     name = "baseline"
 
     def __init__(self, builder: PKBatchBuilder, loss_cfg: LossConfig, num_classes: int):
         self.builder, self.loss_cfg, self.num_classes = builder, loss_cfg, num_classes
+        self.eval_set: Any = None
+        self.camstyle: CamStyleInputs | None = None
+
+    @classmethod
+    def build(cls, d: ModeInputs) -> BaselineMode:
+        c = d.cfg
+        builder = PKBatchBuilder(d.train, d.label_of, c.sampler.num_ids, c.sampler.num_instances, d.seed, d.rank)
+        return cls(builder, c.loss, len(d.label_of))._evaluated_on(d.source)
+
+    def _evaluated_on(self, dataset, camstyle: CamStyleInputs | None = None):
+        self.eval_set, self.camstyle = dataset, camstyle
+        return self
 
     def build_batches(self, epoch: int, num_batches: int):
         return self.builder.epoch_batches(epoch, num_batches)
@@ -52,8 +108,23 @@ class BaselineMode:
         return out
 
 
+@MODES.register("camstyle")
 class CamStyleMode(BaselineMode):
     name = "camstyle"
+
+    @classmethod
+    def build(cls, d: ModeInputs) -> CamStyleMode:
+        c, source = d.cfg, d.source
+        location = _camstyle_location(c.camstyle.root, "camstyle")
+        complete = check_camstyle_complete(location, c.camstyle.allow_incomplete, d.log)
+        generated = load_camstyle(location, d.train, source.num_cameras, source.name)
+        generated = d.readable(generated, c.data.verify_images, "camstyle")
+        check_records(generated, f"CamStyle set {location}")
+        builder = CamStyleBatchBuilder(d.train, generated, d.label_of, c.sampler.num_ids, c.sampler.num_instances,
+                                       c.camstyle.share, d.seed, d.rank, same_ids=c.camstyle.same_ids)
+        mode = cls(builder, c.loss, len(d.label_of), c.camstyle.lsr_epsilon, c.camstyle.triplet,
+                   c.camstyle.loss_form, c.camstyle.generated_weight)
+        return mode._evaluated_on(source, CamStyleInputs(location, len(generated), complete))
 
     def __init__(self, builder: CamStyleBatchBuilder, loss_cfg: LossConfig, num_classes: int,
                  lsr_epsilon: float = 0.1, triplet_with_generated: bool = True, loss_form: str = "pooled",
@@ -103,8 +174,30 @@ class CamStyleMode(BaselineMode):
         return out
 
 
+@MODES.register("hhl")
 class HHLMode(BaselineMode):
     name = "hhl"
+
+    @classmethod
+    def build(cls, d: ModeInputs) -> HHLMode:
+        c = d.cfg
+        target = c.hhl.target.build()
+        if target.skipped:
+            d.unparsed_names.update({f"target {k}": len(v) for k, v in target.skipped.items()})
+            d.log.info(target.skipped_note())
+        location = _camstyle_location(c.hhl.camstyle_root, "hhl")
+        target_train = d.readable(target.train, c.hhl.target.verify_images, "target train")
+        complete = check_camstyle_complete(location, c.camstyle.allow_incomplete, d.log)
+        versions = target_versions(location, target_train, target.num_cameras, target.name)
+        if c.hhl.target.verify_images:
+            flat = [Record(p, -1, -1) for vs in versions.values() for p in vs]
+            ok = {r.path for r in d.readable(flat, True, "target camstyle")}
+            versions = {t: [p for p in vs if p in ok] for t, vs in versions.items()}
+        builder = HHLBatchBuilder(d.train, d.label_of, versions, c.sampler.num_ids, c.sampler.num_instances,
+                                  c.hhl.num_target, c.hhl.num_views, d.seed, d.rank)
+        mode = cls(builder, c.loss, len(d.label_of), c.hhl.triplet_weight)
+        images = sum(len(vs) for vs in versions.values())
+        return mode._evaluated_on(target, CamStyleInputs(location, images, complete))  # cross-domain: tested on the target
 
     def __init__(self, builder: HHLBatchBuilder, loss_cfg: LossConfig, num_classes: int,
                  triplet_weight: float = 0.5):
@@ -119,11 +212,3 @@ class HHLMode(BaselineMode):
         # target->own versions (positives), target->others and source<->target (negatives).
         triplet = batch_hard_triplet(feats, labels, cfg.triplet_margin, cfg.soft_margin)
         return {"id": id_loss, "triplet": triplet, "loss": id_loss + self.triplet_weight * triplet}
-
-
-def batch_tensors(batch: Sequence, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """labels, generated, labelled tensors of a list of `Sample`s (for tests and tools)."""
-    labels = torch.tensor([s.label for s in batch], device=device)
-    generated = torch.tensor([s.generated for s in batch], device=device)
-    labelled = torch.tensor([s.labelled for s in batch], device=device)
-    return labels, generated, labelled

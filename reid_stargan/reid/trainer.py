@@ -13,27 +13,30 @@ from __future__ import annotations
 import json
 import math
 import time
-from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
 from reid_stargan.config import config_to_dict, dump_config_yaml, from_dict
-from reid_stargan.data.records import Record
 from reid_stargan.reid import checkpoint as ckpt
-from reid_stargan.reid.camstyle_set import check_camstyle_complete, load_camstyle, target_versions
 from reid_stargan.reid.config import ReidConfig
 from reid_stargan.reid.data import check_records, drop_unreadable, make_train_loader
-from reid_stargan.reid.modes import BaselineMode, CamStyleMode, HHLMode
-from reid_stargan.reid.samplers import CamStyleBatchBuilder, HHLBatchBuilder, PKBatchBuilder, describe_batch
-from reid_stargan.utils.distributed import DistInfo, barrier, bf16_supported, init_distributed
+from reid_stargan.reid.modes import MODES, ModeInputs
+from reid_stargan.reid.samplers import describe_batch
+from reid_stargan.utils import run as lifecycle
+from reid_stargan.utils.distributed import DistInfo, barrier
 from reid_stargan.utils.io import atomic_write_json, atomic_write_text
-from reid_stargan.utils.rundir import RunLogger, claim_run_dir, drop_stats_after, remove_stale_temporaries
-from reid_stargan.utils.seed import capture_rng_state, draw_seed, restore_rng_state, seed_everything
+from reid_stargan.utils.rundir import RunLogger, drop_stats_after
+from reid_stargan.utils.seed import capture_rng_state, restore_rng_state, seed_everything
 
 METRICS = "metrics.json"
 TOOL = "train_reid"
+# Config keys that must not change when a run is resumed: they define the model, the images it sees
+# and the batches (a function of seed, epoch and these). Epochs, lr, loss weights may change.
+FROZEN_KEYS = ("data.name", "model", "input", "sampler", "train.mode", "train.seed", "optim.iters_per_epoch",
+               "camstyle.share", "camstyle.same_ids", "hhl.num_target", "hhl.num_views")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -70,82 +73,60 @@ def make_optimizer(model: torch.nn.Module, cfg: ReidConfig) -> tuple[torch.optim
 
 # ----------------------------------------------------------------------------- data + mode
 class _Setup:
-    """Everything built from the config before the loop: data, mode, evaluation split."""
+    """Everything built from the config before the loop: the source set, its readable images, the mode."""
 
     def __init__(self, cfg: ReidConfig, info: DistInfo, seed: int, log: RunLogger):
-        mode = cfg.train.mode
         self.skipped: dict[str, int] = {}
+        self.log = log
         source = cfg.data.build()
         self.num_cameras = source.num_cameras
         self.unparsed_names = {split: len(names) for split, names in source.skipped.items()}
         if (note := source.skipped_note()) is not None:
             log.info(note)
-        train = self._readable(source.train, cfg.data.verify_images, "train", log)
+        train = self._readable(source.train, cfg.data.verify_images, "train")
         check_records(train, f"{source.name} train")
         label_of = {pid: i for i, pid in enumerate(sorted({r.pid for r in train}))}
-        self.num_classes = len(label_of)
-        self.num_train_images = len(train)
+        self.num_classes, self.num_train_images = len(label_of), len(train)
+        self.mode = MODES.get(cfg.train.mode).build(
+            ModeInputs(cfg, source, train, label_of, seed, info.rank, log, self._readable, self.unparsed_names))
+        self.eval_set = self.mode.eval_set
+        if self.mode.builder.replacement_note:
+            log.info(self.mode.builder.replacement_note)
         P, K = cfg.sampler.num_ids, cfg.sampler.num_instances
-        self.eval_set = source
-        if mode == "baseline":
-            builder = PKBatchBuilder(train, label_of, P, K, seed, info.rank)
-            self.mode = BaselineMode(builder, cfg.loss, self.num_classes)
-        elif mode == "camstyle":
-            location = cfg.camstyle.root
-            if not location:
-                raise ValueError("train.mode=camstyle needs CamStyle images: --camstyle DIR or camstyle.root")
-            self.camstyle_complete = check_camstyle_complete(location, cfg.camstyle.allow_incomplete, log)
-            generated = load_camstyle(location, train, source.num_cameras, source.name)
-            generated = self._readable(generated, cfg.data.verify_images, "camstyle", log)
-            check_records(generated, f"CamStyle set {location}")
-            self.camstyle_location = str(location)
-            self.camstyle_images = len(generated)
-            builder = CamStyleBatchBuilder(train, generated, label_of, P, K, cfg.camstyle.share, seed, info.rank,
-                                           same_ids=cfg.camstyle.same_ids)
-            self.mode = CamStyleMode(builder, cfg.loss, self.num_classes, cfg.camstyle.lsr_epsilon,
-                                     cfg.camstyle.triplet, cfg.camstyle.loss_form, cfg.camstyle.generated_weight)
-        elif mode == "hhl":
-            target = cfg.hhl.target.build()
-            if target.skipped:
-                self.unparsed_names.update({f"target {k}": len(v) for k, v in target.skipped.items()})
-                log.info(target.skipped_note())
-            location = cfg.hhl.camstyle_root
-            if not location:
-                raise ValueError("train.mode=hhl needs the target set's CamStyle images: --camstyle DIR or "
-                                 "hhl.camstyle_root")
-            target_train = self._readable(target.train, cfg.hhl.target.verify_images, "target train", log)
-            self.camstyle_complete = check_camstyle_complete(location, cfg.camstyle.allow_incomplete, log)
-            versions = target_versions(location, target_train, target.num_cameras, target.name)
-            if cfg.hhl.target.verify_images:
-                flat = [Record(p, -1, -1) for vs in versions.values() for p in vs]
-                ok = {r.path for r in self._readable(flat, True, "target camstyle", log)}
-                versions = {t: [p for p in vs if p in ok] for t, vs in versions.items()}
-            self.camstyle_location = str(location)
-            self.camstyle_images = sum(len(vs) for vs in versions.values())
-            builder = HHLBatchBuilder(train, label_of, versions, P, K, cfg.hhl.num_target, cfg.hhl.num_views,
-                                      seed, info.rank)
-            self.mode = HHLMode(builder, cfg.loss, self.num_classes, cfg.hhl.triplet_weight)
-            self.eval_set = target  # cross-domain: tested on the target set
-        else:  # the config's Literal already refuses this; kept for callers that bypass it
-            raise ValueError(f"unknown train.mode {mode!r}; valid: baseline, camstyle, hhl")
-        if builder.replacement_note:
-            log.info(builder.replacement_note)
-        self.builder = builder
         self.iters_per_epoch = cfg.optim.iters_per_epoch or math.ceil(len(train) / (P * K))
 
-    def _readable(self, records, verify: bool, what: str, log: RunLogger):
+    def _readable(self, records, verify: bool, what: str):
         if not verify:
             return list(records)
-        kept, bad = drop_unreadable(list(records), log.info, what)
+        kept, bad = drop_unreadable(list(records), self.log.info, what)
         self.skipped[what] = self.skipped.get(what, 0) + bad
         return kept
 
+    def schedule(self, cfg: ReidConfig, seed: int, world_size: int) -> dict:
+        """The run's schedule and batch composition (metrics.json, and the pipeline's same-schedule check)."""
+        batch = describe_batch(self.mode.builder.epoch_batches(0, 1)[0])
+        return {
+            "mode": cfg.train.mode, "epochs": cfg.optim.epochs, "iters_per_epoch": self.iters_per_epoch,
+            "total_iterations": cfg.optim.epochs * self.iters_per_epoch, "seed": seed, "world_size": world_size,
+            "ids_per_batch": cfg.sampler.num_ids, "instances_per_id": cfg.sampler.num_instances,
+            "real_per_batch": batch["real"], "generated_per_batch": batch["generated"],
+            "target_per_batch": batch["target"], "batch_size": batch["size"],
+            "image_size": [cfg.input.height, cfg.input.width],
+        }
+
+    def describe(self, cfg: ReidConfig, schedule: dict, info: DistInfo) -> str:
+        return (f"{cfg.train.mode} on {self.eval_set.name}: {self.num_classes} training ids, "
+                f"{self.num_train_images} images; batch per rank {schedule['batch_size']} "
+                f"({schedule['real_per_batch']} real = {cfg.sampler.num_ids} x {cfg.sampler.num_instances}, "
+                f"{schedule['generated_per_batch']} generated, {schedule['target_per_batch']} target); "
+                f"{schedule['epochs']} epochs x {schedule['iters_per_epoch']} iterations; seed {schedule['seed']}; "
+                f"world size {info.world_size}; device {info.device}")
+
 
 # ----------------------------------------------------------------------------- evaluation
-def evaluate_model(model: torch.nn.Module, dataset, cfg: ReidConfig, device: torch.device,
-                   progress: bool = False) -> dict:
+def evaluate(model: torch.nn.Module, dataset, cfg: ReidConfig, device: torch.device, progress: bool = False) -> dict:
     """mAP / CMC of `model` on `dataset.query` vs `dataset.gallery` through reid_stargan.eval."""
-    from reid_stargan.eval.evaluator import evaluate
+    from reid_stargan.eval.evaluator import evaluate as evaluate_features
     from reid_stargan.eval.features import extract_features
 
     was_training = model.training
@@ -154,227 +135,120 @@ def evaluate_model(model: torch.nn.Module, dataset, cfg: ReidConfig, device: tor
               device=str(device), num_workers=min(cfg.train.num_workers, 4), progress=progress)
     qf, qp, qc = extract_features(model, dataset.query, **kw)
     gf, gp, gc = extract_features(model, dataset.gallery, **kw)
-    metrics = evaluate(qf, gf, qp, gp, qc, gc, metric=cfg.eval.metric, rerank=cfg.eval.rerank)
+    metrics = evaluate_features(qf, gf, qp, gp, qc, gc, metric=cfg.eval.metric, rerank=cfg.eval.rerank)
     model.train(was_training)
     return dict(metrics)
 
 
-# ----------------------------------------------------------------------------- the loop
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") else model
+# ----------------------------------------------------------------------------- one epoch
+@dataclass
+class _Training:
+    """The model and what updates it; `net` is the DDP wrapper on several ranks, else the model."""
+
+    model: torch.nn.Module
+    net: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    device: torch.device
+    channels_last: bool
 
 
-def _resolve_seed(cfg: ReidConfig, info: DistInfo) -> int:
-    seed = cfg.train.seed if cfg.train.seed is not None else draw_seed()
-    if info.distributed:  # every rank must agree on the drawn seed
-        box = [seed]
-        dist.broadcast_object_list(box, src=0)
-        seed = box[0]
-    return seed
-
-
-def _schedule(cfg: ReidConfig, setup: _Setup, seed: int, world_size: int) -> dict:
-    batch = describe_batch(setup.builder.epoch_batches(0, 1)[0])
-    return {
-        "mode": cfg.train.mode,
-        "epochs": cfg.optim.epochs,
-        "iters_per_epoch": setup.iters_per_epoch,
-        "total_iterations": cfg.optim.epochs * setup.iters_per_epoch,
-        "seed": seed,
-        "world_size": world_size,
-        "ids_per_batch": cfg.sampler.num_ids,
-        "instances_per_id": cfg.sampler.num_instances,
-        "real_per_batch": batch["real"],
-        "generated_per_batch": batch["generated"],
-        "target_per_batch": batch["target"],
-        "batch_size": batch["size"],
-        "image_size": [cfg.input.height, cfg.input.width],
-    }
-
-
-def _check_replicas_in_sync(model: torch.nn.Module, info: DistInfo) -> None:
-    """DDP invariant: every rank ends with the same weights (a cheap all-gathered checksum)."""
-    if not info.distributed:
-        return
-    total = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
-    gathered = [torch.zeros_like(total) for _ in range(info.world_size)]
-    dist.all_gather(gathered, total)
-    if any(not torch.equal(g, gathered[0]) for g in gathered):
-        raise RuntimeError(f"DDP replicas diverged: parameter checksums {[float(g) for g in gathered]}")
-
-
-def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None, resume: bool = True,
-               progress: bool = True, stop_after_epochs: int | None = None) -> dict:
-    """Train the re-ID model of `cfg` into `run_dir`; return (and write) the final metrics.
-
-    `camstyle`: a CamStyle folder or manifest (overrides camstyle.root / hhl.camstyle_root).
-    A run folder that already has metrics.json returns them at once; one with checkpoints/last.pt
-    resumes from it (with `resume`). `stop_after_epochs` ends the call early after that many epochs
-    in all (an interruption on purpose, e.g. for a time budget); the next call resumes. Returns {} then.
-    """
-    run_dir = Path(run_dir)
-    # Another tool's folder, or the user's own files, are refused before anything is read or written.
-    claim_run_dir(run_dir, TOOL, write=False)
-    if resume and (run_dir / METRICS).is_file():
-        return json.loads((run_dir / METRICS).read_text())
-    info = init_distributed(cfg.train.device)
-    if info.is_main:
-        claim_run_dir(run_dir, TOOL)
-        remove_stale_temporaries(run_dir)  # a killed writer's *.tmp-* files; this process owns the folder
-    last_path = run_dir / "checkpoints" / ckpt.LAST
-    state = ckpt.load_training_state(last_path) if resume and last_path.is_file() else None
-    if state is not None:
-        cfg = from_dict(ReidConfig, state["config"])  # the run continues with the config it started with
-    if cfg.train.threads > 0 and info.device.type == "cpu":
-        torch.set_num_threads(cfg.train.threads)
-    log = RunLogger(run_dir, enabled=info.is_main, echo=progress and info.is_main)
-    seed = _resolve_seed(cfg, info)
-    # Seed and CamStyle location are written back, so config.yaml (and a resume) says what ran.
-    resolved = config_to_dict(cfg)
-    resolved["train"]["seed"] = seed
-    if camstyle:
-        section, key = ("hhl", "camstyle_root") if cfg.train.mode == "hhl" else ("camstyle", "root")
-        resolved[section][key] = str(camstyle)
-    cfg = from_dict(ReidConfig, resolved)
-    if info.is_main:
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.yaml", dump_config_yaml(cfg))
-    seed_everything(seed + info.rank)
-
-    setup = _Setup(cfg, info, seed, log)
-    schedule = _schedule(cfg, setup, seed, info.world_size)
-    log.info(f"{cfg.train.mode} on {setup.eval_set.name}: {setup.num_classes} training ids, "
-             f"{setup.num_train_images} images; batch per rank {schedule['batch_size']} "
-             f"({schedule['real_per_batch']} real = {cfg.sampler.num_ids} x {cfg.sampler.num_instances}, "
-             f"{schedule['generated_per_batch']} generated, {schedule['target_per_batch']} target); "
-             f"{schedule['epochs']} epochs x {schedule['iters_per_epoch']} iterations; seed {seed}; "
-             f"world size {info.world_size}; device {info.device}")
-
+def _build_training(cfg: ReidConfig, setup: _Setup, info: DistInfo) -> _Training:
     device = info.device
-    on_cuda = device.type == "cuda"
     # fp16 + loss scaling on CUDA; bf16 (no scaling needed) on CPUs with bf16 kernels.
-    use_amp = cfg.train.amp and (on_cuda or bf16_supported(device))
-    model = ckpt.model_from_config(cfg, setup.num_classes if cfg.loss.id_weight > 0 else 0).to(device)
-    if on_cuda and cfg.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    dtype = lifecycle.amp_dtype(device, cfg.train.amp, torch.float16)
+    model = ckpt.model_from_config(cfg, _classifier_size(cfg, setup)).to(device)
+    model = lifecycle.channels_last(model, device, cfg.train.channels_last)
     optimizer, scheduler = make_optimizer(model, cfg)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and on_cuda)
-    start_epoch, start_iter = 0, 0
-    if state is not None:
-        _check_resume_fits(state, setup, last_path)
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as exc:  # e.g. a classifier for another number of identities
-            raise ResumeMismatchError(f"{last_path}: the saved model does not fit this run's model "
-                                      f"({str(exc).splitlines()[-1].strip()})") from exc
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        start_epoch, start_iter = state["epoch"], state["iteration"]
-        restore_rng_state(state["rng"][info.rank] if info.rank < len(state["rng"]) else state["rng"][0])
-        if info.is_main:  # records past the resumed step would otherwise appear twice
-            done_steps = start_epoch * setup.iters_per_epoch + start_iter
-            drop_stats_after(run_dir, lambda r: r["step"] <= done_steps if "step" in r
-                             else r.get("epoch", -1) < start_epoch)
-        log.info(f"resumed from {last_path} at epoch {start_epoch} iteration {start_iter}")
-    last_good = f"{last_path} (epoch {start_epoch})" if state is not None else "none yet"
-    train_model = model
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype is not None and device.type == "cuda")
+    net = model
     if info.distributed:
-        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return _Training(model, net, optimizer, scheduler, scaler, dtype, device, cfg.train.channels_last)
 
-    writer = _tensorboard(run_dir, cfg, info, log)
-    epochs, iters = cfg.optim.epochs, setup.iters_per_epoch
-    stop_epoch = epochs if stop_after_epochs is None else min(epochs, stop_after_epochs)
-    amp_dtype = torch.float16 if on_cuda else torch.bfloat16
-    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if use_amp else nullcontext
-    train_model.train()
-    for epoch in range(start_epoch, stop_epoch):
-        batches = setup.mode.build_batches(epoch, iters)[start_iter:]
-        loader = make_train_loader(batches, cfg.input, cfg.train.num_workers, pin_memory=on_cuda)
-        bar = _progress(loader, progress and info.is_main, f"epoch {epoch + 1}/{epochs}", initial=start_iter, total=iters)
-        sums: dict[str, float] = {}
-        seen, t0 = 0, time.perf_counter()
-        for it, (images, labels, generated, labelled) in enumerate(bar, start=start_iter):
-            images = images.to(device, non_blocking=True)  # (B, 3, H, W)
-            if on_cuda and cfg.train.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            labels, generated, labelled = labels.to(device), generated.to(device), labelled.to(device)
-            with autocast():
-                feats, logits = train_model(images)  # (B, D), (B, N)
-            losses = setup.mode.compute_loss(feats.float(), None if logits is None else logits.float(),
-                                             labels, generated, labelled)
-            if not math.isfinite(float(losses["loss"].detach())):  # before the update: weights stay good
-                terms = ", ".join(f"{k}={float(v.detach())}" for k, v in losses.items())
-                raise NonFiniteLossError(
-                    f"non-finite loss at epoch {epoch + 1} iteration {it + 1} (step {epoch * iters + it + 1}; "
-                    f"{terms}); stopped before the update, nothing overwritten. Last good checkpoint: {last_good}. "
-                    f"Lower optim.lr or check the data, then resume from the last good checkpoint or start anew")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(losses["loss"]).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            seen += len(images)
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            step = epoch * iters + it + 1
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{float(losses['loss'].detach()):.3f}")
-            if cfg.train.log_every and step % cfg.train.log_every == 0:
-                record = {"epoch": epoch, "iter": it, "step": step, "lr": optimizer.param_groups[0]["lr"],
-                          **{k: round(float(v.detach()), 5) for k, v in losses.items()}}
-                log.stats(record)
-                if writer is not None:
-                    for k, v in losses.items():
-                        writer.add_scalar(f"train/{k}", float(v.detach()), step)
-        done = len(batches)
-        elapsed = time.perf_counter() - t0
-        scheduler.step()
-        start_iter = 0
-        summary = {k: round(v / max(done, 1), 4) for k, v in sums.items()}
-        log.info(f"epoch {epoch + 1}/{epochs}: " + " ".join(f"{k} {v}" for k, v in summary.items())
-                 + f" lr {optimizer.param_groups[0]['lr']:.2e} {seen * info.world_size / max(elapsed, 1e-9):.0f} img/s")
-        log.stats({"epoch": epoch, "epoch_end": True, "images_per_s": seen * info.world_size / max(elapsed, 1e-9),
-                   **{f"mean_{k}": v for k, v in summary.items()}})
-        last = epoch + 1 == epochs
-        if info.is_main and (last or epoch + 1 == stop_epoch or (epoch + 1) % max(cfg.train.checkpoint_every, 1) == 0):
-            ckpt.save_training_state(last_path, {
-                "config": config_to_dict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch + 1,
-                "iteration": 0, "sampler": setup.builder.state_dict(), "rng": [capture_rng_state()],
-                "schedule": schedule, "num_classes": setup.num_classes, "num_cameras": setup.num_cameras,
-            })
-            last_good = f"{last_path} (epoch {epoch + 1})"
-        if cfg.eval.every and (epoch + 1) % cfg.eval.every == 0 and not last and info.is_main:
-            m = evaluate_model(model, setup.eval_set, cfg, device)
-            log.info(f"epoch {epoch + 1} (monitoring only): mAP {m['mAP']:.2f} rank-1 {m['rank1']:.2f}")
-            log.stats({"epoch": epoch, "eval": {k: m[k] for k in ("mAP", "rank1", "rank5", "mINP")}})
-        barrier()
 
-    _check_replicas_in_sync(model, info)
-    if stop_epoch < epochs:
-        return {}
-    metrics: dict = {}
+def _classifier_size(cfg: ReidConfig, setup: _Setup) -> int:
+    return setup.num_classes if cfg.loss.id_weight > 0 else 0
+
+
+def train_one_epoch(t: _Training, mode, cfg: ReidConfig, epoch: int, iters: int, bar, log: RunLogger, writer,
+                    last_good: str) -> tuple[dict, float]:
+    """One epoch of `iters` updates; -> (mean of each loss term, images per second on this rank)."""
+    loader = make_train_loader(mode.build_batches(epoch, iters), cfg.input, cfg.train.num_workers,
+                               pin_memory=t.device.type == "cuda")
+    sums: dict[str, float] = {}
+    seen, done, t0 = 0, 0, time.perf_counter()
+    t.net.train()
+    for it, (images, labels, generated, labelled) in enumerate(loader):
+        images = lifecycle.channels_last(images.to(t.device, non_blocking=True), t.device, t.channels_last)  # (B, 3, H, W)
+        labels, generated, labelled = labels.to(t.device), generated.to(t.device), labelled.to(t.device)
+        with lifecycle.autocast(t.device, t.amp_dtype):
+            feats, logits = t.net(images)  # (B, D), (B, N)
+        losses = mode.compute_loss(feats.float(), None if logits is None else logits.float(), labels, generated, labelled)
+        step = epoch * iters + it + 1
+        _check_finite(losses, epoch, it, step, last_good)  # before the update: the weights stay good
+        t.optimizer.zero_grad(set_to_none=True)
+        t.scaler.scale(losses["loss"]).backward()
+        t.scaler.step(t.optimizer)
+        t.scaler.update()
+        seen, done = seen + len(images), done + 1
+        values = {k: float(v.detach()) for k, v in losses.items()}
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v
+        bar.set_postfix(loss=f"{values['loss']:.3f}")
+        bar.update(1)
+        if cfg.train.log_every and step % cfg.train.log_every == 0:
+            lr = t.optimizer.param_groups[0]["lr"]
+            log.stats({"epoch": epoch, "iter": it, "step": step, "lr": lr, **{k: round(v, 5) for k, v in values.items()}})
+            if writer is not None:
+                for k, v in {**values, "lr": lr}.items():
+                    writer.add_scalar(f"train/{k}", v, step)
+    t.scheduler.step()
+    return {k: round(v / max(done, 1), 4) for k, v in sums.items()}, seen / max(time.perf_counter() - t0, 1e-9)
+
+
+def _check_finite(losses: dict, epoch: int, it: int, step: int, last_good: str) -> None:
+    if math.isfinite(float(losses["loss"].detach())):
+        return
+    terms = ", ".join(f"{k}={float(v.detach())}" for k, v in losses.items())
+    raise NonFiniteLossError(
+        f"non-finite loss at epoch {epoch + 1} iteration {it + 1} (step {step}; {terms}); stopped before the "
+        f"update, nothing overwritten. Last good checkpoint: {last_good}. Lower optim.lr or check the data, "
+        f"then resume from the last good checkpoint or start anew")
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def _save_state(path: Path, t: _Training, cfg: ReidConfig, epoch: int, schedule: dict, setup: _Setup,
+                info: DistInfo) -> None:
+    """Epoch-level training state: resuming replays from the start of epoch `epoch` (batches are a
+    function of seed and epoch), with every rank's RNG state."""
+    rng = [capture_rng_state()]
+    if info.distributed:
+        rng = [None] * info.world_size
+        dist.all_gather_object(rng, capture_rng_state())
     if info.is_main:
-        ckpt.save_inference_model(run_dir / "checkpoints" / ckpt.MODEL, model, cfg, setup.num_classes
-                                  if cfg.loss.id_weight > 0 else 0)
-        metrics = evaluate_model(model, setup.eval_set, cfg, device, progress)
-        metrics = {**metrics, "schedule": schedule, "dataset": setup.eval_set.name,
-                   "skipped_images": setup.skipped, "unparsed_names": setup.unparsed_names}
-        if getattr(setup, "camstyle_location", None):
-            metrics["camstyle"] = setup.camstyle_location
-            metrics["camstyle_images"] = setup.camstyle_images  # generated images trained on
-            metrics["camstyle_complete"] = setup.camstyle_complete  # None: could not be judged
-        atomic_write_json(run_dir / METRICS, metrics)
-        log.info(f"final (last epoch): mAP {metrics['mAP']:.2f} rank-1 {metrics['rank1']:.2f} "
-                 f"rank-5 {metrics['rank5']:.2f} rank-10 {metrics['rank10']:.2f} mINP {metrics['mINP']:.2f}")
-        if writer is not None:
-            for k in ("mAP", "rank1", "rank5", "rank10", "mINP"):
-                writer.add_scalar(f"test/{k}", metrics[k], epochs * iters)
-            writer.close()
-    barrier()
-    if info.distributed and not info.is_main:
-        metrics = json.loads((run_dir / METRICS).read_text())
-    return metrics
+        ckpt.save_training_state(path, {
+            "config": config_to_dict(cfg), "model": t.model.state_dict(), "optimizer": t.optimizer.state_dict(),
+            "scheduler": t.scheduler.state_dict(), "scaler": t.scaler.state_dict(), "epoch": epoch, "rng": rng,
+            "schedule": schedule, "num_classes": setup.num_classes, "num_cameras": setup.num_cameras})
+
+
+def _restore_state(state: dict, t: _Training, setup: _Setup, path: Path, info: DistInfo) -> int:
+    """Load a training state into `t`; -> the epoch to start at."""
+    _check_resume_fits(state, setup, path)
+    try:
+        t.model.load_state_dict(state["model"])
+    except RuntimeError as exc:  # e.g. a classifier for another number of identities
+        raise ResumeMismatchError(f"{path}: the saved model does not fit this run's model "
+                                  f"({str(exc).splitlines()[-1].strip()})") from exc
+    t.optimizer.load_state_dict(state["optimizer"])
+    t.scheduler.load_state_dict(state["scheduler"])
+    t.scaler.load_state_dict(state["scaler"])
+    rng = state["rng"]
+    restore_rng_state(rng[info.rank] if info.rank < len(rng) else rng[0])
+    return int(state["epoch"])
 
 
 def _check_resume_fits(state: dict, setup: _Setup, path: Path) -> None:
@@ -389,20 +263,129 @@ def _check_resume_fits(state: dict, setup: _Setup, path: Path) -> None:
                                   + "; start a new run folder for the new data")
 
 
-def _progress(iterable, enabled: bool, desc: str, initial: int, total: int):
-    if not enabled:
-        return iterable
-    from tqdm import tqdm
+# ----------------------------------------------------------------------------- the run
+def _resolve_config(cfg: ReidConfig, run_dir: Path, camstyle: str | None, resume: bool, overrides,
+                    info: DistInfo) -> tuple[ReidConfig, dict | None, dict, list[str]]:
+    """The config the run trains on (a resumed run's saved one + `overrides`), with the seed and the
+    CamStyle location written in; -> (cfg, saved state or None, changes, ignored caller keys)."""
+    last_path = run_dir / "checkpoints" / ckpt.LAST
+    state, changes, ignored = None, {}, []
+    if resume and last_path.is_file():
+        state = ckpt.load_training_state(last_path)
+        given = cfg
+        cfg, changes = lifecycle.resume_config(ReidConfig, state["config"], given, FROZEN_KEYS, last_path,
+                                               overrides, error=ResumeMismatchError)
+        ignored = [k for k in lifecycle.ignored_differences(cfg, given) if not k.startswith(("camstyle.root",
+                                                                                           "hhl.camstyle_root"))]
+    resolved = config_to_dict(cfg)
+    resolved["train"]["seed"] = lifecycle.resolve_seed(cfg.train.seed, info)
+    if camstyle:
+        section, key = ("hhl", "camstyle_root") if cfg.train.mode == "hhl" else ("camstyle", "root")
+        resolved[section][key] = str(camstyle)
+    return from_dict(ReidConfig, resolved), state, changes, ignored
 
-    return tqdm(iterable, desc=desc, initial=initial, total=total, leave=False, dynamic_ncols=True)
+
+def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None, resume: bool = True,
+               progress: bool = True, stop_after_epochs: int | None = None, overrides=()) -> dict:
+    """Train the re-ID model of `cfg` into `run_dir`; return (and write) the final metrics.
+
+    `camstyle`: a CamStyle folder or manifest (overrides camstyle.root / hhl.camstyle_root).
+    A run folder that already has metrics.json returns them at once; one with checkpoints/last.pt
+    resumes from it (with `resume`) on its saved config plus `overrides` (dotted `key=value`; see
+    `reid_stargan.utils.run`). `stop_after_epochs` ends the call early after that many epochs in
+    all (an interruption on purpose, e.g. for a time budget); the next call resumes. Returns {} then.
+    """
+    run_dir = Path(run_dir)
+    info = lifecycle.open_run(run_dir, TOOL, cfg.train.device, lambda d: resume and (d / METRICS).is_file())
+    if info is None:
+        return json.loads((run_dir / METRICS).read_text())
+    cfg, state, changes, ignored = _resolve_config(cfg, run_dir, camstyle, resume, overrides, info)
+    if cfg.train.threads > 0 and info.device.type == "cpu":
+        torch.set_num_threads(cfg.train.threads)
+    log = RunLogger(run_dir, enabled=info.is_main, echo=progress and info.is_main)
+    if info.is_main:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", dump_config_yaml(cfg))
+        if state is not None:
+            lifecycle.record_changes(run_dir, changes, int(state["epoch"]), log)
+            if ignored:
+                log.info("resume: the saved config is used; not taken from the caller's config: " + ", ".join(ignored))
+    seed = cfg.train.seed
+    seed_everything(seed + info.rank)
+    setup = _Setup(cfg, info, seed, log)
+    schedule = setup.schedule(cfg, seed, info.world_size)
+    log.info(setup.describe(cfg, schedule, info))
+    t = _build_training(cfg, setup, info)
+    last_path = run_dir / "checkpoints" / ckpt.LAST
+    start_epoch = 0
+    if state is not None:
+        start_epoch = _restore_state(state, t, setup, last_path, info)
+        if info.is_main:  # records past the resumed epoch would otherwise appear twice
+            done_steps = start_epoch * setup.iters_per_epoch
+            drop_stats_after(run_dir, lambda r: r["step"] <= done_steps if "step" in r
+                             else r.get("epoch", -1) < start_epoch)
+        log.info(f"resumed from {last_path} at epoch {start_epoch}")
+    stop_epoch = cfg.optim.epochs if stop_after_epochs is None else min(cfg.optim.epochs, stop_after_epochs)
+    _fit(t, setup, cfg, schedule, run_dir, info, log, progress, start_epoch, stop_epoch)
+    if not lifecycle.replicas_in_sync(t.model.parameters(), info):
+        raise RuntimeError("DDP replicas diverged: the ranks ended with different weights")
+    if stop_epoch < cfg.optim.epochs:
+        return {}
+    return _final_metrics(t, setup, cfg, schedule, run_dir, info, log, progress)
 
 
-def _tensorboard(run_dir: Path, cfg: ReidConfig, info: DistInfo, log: RunLogger):
-    if not (cfg.train.tensorboard and info.is_main):
-        return None
+def _fit(t: _Training, setup: _Setup, cfg: ReidConfig, schedule: dict, run_dir: Path, info: DistInfo,
+         log: RunLogger, progress: bool, start_epoch: int, stop_epoch: int) -> None:
+    """Epochs `start_epoch` .. `stop_epoch` - 1, with checkpoints and the optional monitoring evaluation."""
+    epochs, iters = cfg.optim.epochs, setup.iters_per_epoch
+    last_path = run_dir / "checkpoints" / ckpt.LAST
+    last_good = f"{last_path} (epoch {start_epoch})" if start_epoch else "none yet"
+    writer = lifecycle.tensorboard_writer(run_dir, cfg.train.tensorboard and info.is_main, log)
+    bar = lifecycle.progress_bar(epochs * iters, start_epoch * iters, progress and info.is_main, "re-ID")
     try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as exc:  # optional: the JSONL log has the same numbers
-        log.info(f"TensorBoard unavailable ({exc}); logging to stats.jsonl only")
-        return None
-    return SummaryWriter(str(run_dir / "tensorboard"))
+        for epoch in range(start_epoch, stop_epoch):
+            bar.set_description(f"epoch {epoch + 1}/{epochs}")
+            summary, rate = train_one_epoch(t, setup.mode, cfg, epoch, iters, bar, log, writer, last_good)
+            rate *= info.world_size
+            log.info(f"epoch {epoch + 1}/{epochs}: " + " ".join(f"{k} {v}" for k, v in summary.items())
+                     + f" lr {t.optimizer.param_groups[0]['lr']:.2e} {rate:.0f} img/s")
+            log.stats({"epoch": epoch, "epoch_end": True, "images_per_s": rate,
+                       **{f"mean_{k}": v for k, v in summary.items()}})
+            last = epoch + 1 == epochs
+            if last or epoch + 1 == stop_epoch or (epoch + 1) % max(cfg.train.checkpoint_every, 1) == 0:
+                _save_state(last_path, t, cfg, epoch + 1, schedule, setup, info)
+                last_good = f"{last_path} (epoch {epoch + 1})"
+            if cfg.eval.every and (epoch + 1) % cfg.eval.every == 0 and not last and info.is_main:
+                m = evaluate(t.model, setup.eval_set, cfg, t.device)
+                log.info(f"epoch {epoch + 1} (monitoring only): mAP {m['mAP']:.2f} rank-1 {m['rank1']:.2f}")
+                log.stats({"epoch": epoch, "eval": {k: m[k] for k in ("mAP", "rank1", "rank5", "mINP")}})
+                if writer is not None:
+                    for k in ("mAP", "rank1"):
+                        writer.add_scalar(f"monitor/{k}", m[k], (epoch + 1) * iters)
+            barrier()
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+
+
+def _final_metrics(t: _Training, setup: _Setup, cfg: ReidConfig, schedule: dict, run_dir: Path, info: DistInfo,
+                   log: RunLogger, progress: bool) -> dict:
+    """model.pt and the last epoch's evaluation into metrics.json (rank 0; the others read it)."""
+    if info.is_main:
+        ckpt.save_inference_model(run_dir / "checkpoints" / ckpt.MODEL, t.model, cfg, _classifier_size(cfg, setup))
+        metrics = evaluate(t.model, setup.eval_set, cfg, t.device, progress)
+        metrics = {**metrics, "schedule": schedule, "dataset": setup.eval_set.name,
+                   "skipped_images": setup.skipped, "unparsed_names": setup.unparsed_names}
+        if (c := setup.mode.camstyle) is not None:
+            metrics.update(camstyle=c.location, camstyle_images=c.images, camstyle_complete=c.complete)
+        atomic_write_json(run_dir / METRICS, metrics)
+        log.info(f"final (last epoch): mAP {metrics['mAP']:.2f} rank-1 {metrics['rank1']:.2f} "
+                 f"rank-5 {metrics['rank5']:.2f} rank-10 {metrics['rank10']:.2f} mINP {metrics['mINP']:.2f}")
+        writer = lifecycle.tensorboard_writer(run_dir, cfg.train.tensorboard, log)
+        if writer is not None:
+            for k in ("mAP", "rank1", "rank5", "rank10", "mINP"):
+                writer.add_scalar(f"test/{k}", metrics[k], cfg.optim.epochs * setup.iters_per_epoch)
+            writer.close()
+    barrier()
+    return json.loads((run_dir / METRICS).read_text())
