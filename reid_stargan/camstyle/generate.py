@@ -43,12 +43,14 @@ from reid_stargan.camstyle.naming import (
     output_name,
     write_manifest,
 )
+from reid_stargan.config import dump_config_yaml
 from reid_stargan.data.imageio import IMAGE_SUFFIXES, BadImageError, load_rgb
 from reid_stargan.data.records import Record
 from reid_stargan.utils.io import (
     TMP_MARKER,
     atomic_write_bytes,
     atomic_write_json,
+    atomic_write_text,
     file_sha256,
 )
 from reid_stargan.utils.lock import FolderLock
@@ -171,6 +173,8 @@ def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, re
     from reid_stargan.gan import load_discriminator, translate
 
     _claim_folder(out_dir, checkpoint, checkpoint_hash, info, num_cameras, options)
+    # The options this folder was written with, in the form a config's `generate:` section takes.
+    atomic_write_text(out_dir / "config.yaml", dump_config_yaml({"generate": asdict(options)}))
 
     own = shard_records(records, options.shard_index, options.num_shards)
     plans = {record: planned_outputs(record, num_cameras, options) for record in own}

@@ -1,9 +1,14 @@
 """Render every training image in every camera's style with a trained StarGAN generator.
 
-Example (after tools/train_stargan.py on the synthetic set)::
+Examples (after tools/train_stargan.py on the synthetic set)::
 
     python tools/generate_camstyle.py --checkpoint runs/00000-stargan-synthetic/checkpoints/generator.pt \\
         --data-root data/synthetic --naming camstyle
+    python tools/generate_camstyle.py --checkpoint ... --config configs/pipeline/cuhk03_cpu.yaml \\
+        --set generate.keep_detail=true --dry-run
+
+Options come from the config's `generate:` section (GenerateOptions, as the pipeline reads it),
+then the flags given, then --set; the resolved options are written to the output folder's config.yaml.
 
 Writes `<data-root>/bounding_box_train_camstyle/` (or --out) with the images, `manifest.jsonl`,
 `camstyle_info.json` and `summary.json`. Under torchrun each rank takes its own shard. An --out inside a
@@ -17,11 +22,22 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reid_stargan.camstyle.generate import GenerateOptions, generate_camstyle
 from reid_stargan.cli.common import add_debug_flag, run_cli
-from reid_stargan.data.datasets import DatasetError, build_dataset
+from reid_stargan.config import dump_config_yaml
+from reid_stargan.data.config import DataConfig
+from reid_stargan.data.datasets import DatasetError
+
+
+@dataclass
+class GenerateJob:
+    """What one generate_camstyle call reads: a data section and the generation options."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    generate: GenerateOptions = field(default_factory=GenerateOptions)
 
 
 def int_at_least(low: int, high: int | None = None):
@@ -53,38 +69,64 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True,
                    help="generator file: this toolkit's generator.pt / last.pt, or an official *-G.ckpt")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data-root", help="a data set folder in Market-1501 layout")
-    src.add_argument("--config", help="a YAML file with a `data:` section (or a data section at top level)")
+    p.add_argument("--data-root", help="a data set folder in Market-1501 layout (sets data.root)")
+    p.add_argument("--config", help="a YAML file with a `data:` section (or a data section at top level) and an "
+                                    "optional `generate:` section (GenerateOptions; a pipeline config works)")
+    p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="dotted overrides of the data / generate sections, e.g. --set generate.keep_detail=true")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved data and generate sections and exit")
     p.add_argument("--out", help="output folder (default: bounding_box_train_camstyle beside the train folder)")
-    p.add_argument("--naming", choices=["camstyle", "hhl"], default="camstyle")
-    p.add_argument("--include-own", action="store_true", help="also render each image in its own camera")
-    p.add_argument("--targets-per-image", type=int_at_least(0), default=0, metavar="K",
+    # The flags below set generate.<key>; unset, the config's value (or GenerateOptions' default) holds.
+    flag = dict(default=argparse.SUPPRESS)
+    p.add_argument("--naming", choices=["camstyle", "hhl"], **flag)
+    p.add_argument("--include-own", action="store_true", help="also render each image in its own camera", **flag)
+    p.add_argument("--targets-per-image", type=int_at_least(0), metavar="K", **flag,
                    help="render each image in K target cameras (chosen from its file name) instead of all")
-    p.add_argument("--resize-back", action="store_true", help="write outputs at the source image's size")
-    p.add_argument("--keep-detail", action="store_true",
+    p.add_argument("--resize-back", action="store_true", help="write outputs at the source image's size", **flag)
+    p.add_argument("--keep-detail", action="store_true", **flag,
                    help="write source + upsampled (G(x) - x) at the source's size: the style change on the "
                         "source's own detail (for generators trained below the source resolution)")
-    p.add_argument("--format", dest="image_format", choices=["jpg", "png"], default="jpg")
-    p.add_argument("--jpeg-quality", type=int_at_least(1, 100), default=95)
-    p.add_argument("--batch-size", type=int_at_least(1), default=16, help="source images per forward pass")
-    p.add_argument("--workers", type=int_at_least(1), default=2, help="decode / encode threads")
+    p.add_argument("--format", dest="image_format", choices=["jpg", "png"], **flag)
+    p.add_argument("--jpeg-quality", type=int_at_least(1, 100), **flag)
+    p.add_argument("--batch-size", type=int_at_least(1), help="source images per forward pass", **flag)
+    p.add_argument("--workers", type=int_at_least(1), help="decode / encode threads", **flag)
     p.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
                    help="process shard I of N (torchrun ranks shard automatically)")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None,
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), **flag,
                    help="generator input size, only needed for official *-G.ckpt files without their *-D.ckpt")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--no-amp", action="store_true", help="fp32 on CUDA too")
-    p.add_argument("--cpu-bf16", action="store_true",
+    p.add_argument("--device", **flag)
+    p.add_argument("--no-amp", dest="amp", action="store_false", help="fp32 on CUDA too", **flag)
+    p.add_argument("--cpu-bf16", action="store_true", **flag,
                    help="bf16 on CPU (faster on CPUs with AVX512-BF16/AMX; pixels differ slightly from fp32)")
-    p.add_argument("--overwrite", action="store_true",
+    p.add_argument("--overwrite", action="store_true", **flag,
                    help="regenerate every output, also in a folder written by another checkpoint")
-    p.add_argument("--no-judge", action="store_true", help="skip the discriminator's accuracy on the outputs")
+    p.add_argument("--no-judge", dest="judge", action="store_false", **flag,
+                   help="skip the discriminator's accuracy on the outputs")
     p.add_argument("--allow-empty-cameras", action="store_true",
                    help="render into cameras that have no training image (refused by default)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", dest="progress", action="store_false", **flag)
     add_debug_flag(p)
     return p
+
+
+OPTION_FLAGS = ("naming", "include_own", "targets_per_image", "resize_back", "keep_detail", "image_format",
+                "jpeg_quality", "batch_size", "workers", "image_size", "device", "amp", "cpu_bf16", "overwrite",
+                "judge", "progress")
+
+
+def resolve_job(args) -> GenerateJob:
+    """The data and generate sections: the config's, then the flags given, then --set (later wins)."""
+    from reid_stargan.config import apply_overrides, from_dict, load_yaml_tree
+
+    if not args.config and not args.data_root:
+        raise ValueError("give --data-root DIR or --config FILE (with a data: section)")
+    tree = load_yaml_tree(args.config) if args.config else {}
+    data = dict(tree.get("data", {k: v for k, v in tree.items() if k != "generate"}))
+    if args.data_root:
+        data = {**data, "root": args.data_root, "name": data.get("name", "market_layout")}
+    generate = dict(tree.get("generate") or {})
+    generate.update({k: getattr(args, k) for k in OPTION_FLAGS if hasattr(args, k)})
+    return from_dict(GenerateJob, apply_overrides({"data": data, "generate": generate}, args.overrides))
 
 
 def check_cameras(dataset, allow_empty: bool) -> None:
@@ -98,39 +140,21 @@ def check_cameras(dataset, allow_empty: bool) -> None:
                            "domain to render into; fix data.num_cameras or the files, or pass --allow-empty-cameras")
 
 
-def load_train_records(args):
-    if args.data_root:
-        dataset = build_dataset("market_layout", args.data_root)
-        root = Path(args.data_root)
-    else:
-        from reid_stargan.config import from_dict, load_yaml_tree
-        from reid_stargan.data.config import DataConfig
-
-        tree = load_yaml_tree(args.config)
-        data_cfg = from_dict(DataConfig, tree.get("data", tree), "data")
-        dataset = data_cfg.build()
-        root = Path(data_cfg.root)
-    return dataset, root
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    dataset, root = load_train_records(args)
-    check_cameras(dataset, args.allow_empty_cameras)
+    job = resolve_job(args)
     if args.shard is not None:
         shard = args.shard
     else:
         shard = (int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
-    options = GenerateOptions(
-        naming=args.naming, include_own=args.include_own, targets_per_image=args.targets_per_image, resize_back=args.resize_back,
-        keep_detail=args.keep_detail,
-        image_format=args.image_format, jpeg_quality=args.jpeg_quality, batch_size=args.batch_size,
-        workers=args.workers, shard_index=shard[0], num_shards=shard[1], device=args.device,
-        amp=not args.no_amp, cpu_bf16=args.cpu_bf16, overwrite=args.overwrite, judge=not args.no_judge,
-        progress=not args.no_progress and shard[0] == 0,
-        image_size=tuple(args.image_size) if args.image_size else None,
-    )
-    out = Path(args.out) if args.out else root / "bounding_box_train_camstyle"
+    options = replace(job.generate, shard_index=shard[0], num_shards=shard[1],
+                      progress=job.generate.progress and shard[0] == 0)
+    if args.dry_run:
+        print(dump_config_yaml(replace(job, generate=options)), end="")
+        return 0
+    dataset = job.data.build()
+    check_cameras(dataset, args.allow_empty_cameras)
+    out = Path(args.out) if args.out else Path(job.data.root) / "bounding_box_train_camstyle"
     test_dirs = {str(Path(r.path).parent) for r in (*dataset.query, *dataset.gallery)}
     summary = generate_camstyle(args.checkpoint, dataset.train, out, dataset.num_cameras, options,
                                 protected_dirs=sorted(test_dirs), unparsed_names=dataset.num_skipped_names())

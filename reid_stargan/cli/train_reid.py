@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--camstyle", default=None, metavar="DIR_OR_MANIFEST",
                         help="generated CamStyle images (overrides camstyle.root / hhl.camstyle_root)")
     parser.add_argument("--resume", default=None, metavar="RUN_DIR",
-                        help="continue this run folder from checkpoints/last.pt (its saved config is used)")
+                        help="continue this run folder from checkpoints/last.pt on its saved config; --set may "
+                             "change keys that do not define the model or the batches (recorded in "
+                             "config_changes.jsonl)")
     parser.add_argument("--run-dir", default=None, help="train into this folder instead of a new numbered one")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars or console log")
     add_debug_flag(parser)
@@ -77,7 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
             dist.broadcast_object_list(box, src=0)
             run_dir = box[0]
     try:
-        metrics = train_reid(cfg, run_dir, camstyle=args.camstyle, resume=True, progress=not args.no_progress)
+        # A resume runs on the run's saved config; only the keys --set names change (and are recorded).
+        metrics = train_reid(cfg, run_dir, camstyle=args.camstyle, resume=True, progress=not args.no_progress,
+                             overrides=args.overrides if args.resume else ())
     except BaseException:
         if created is not None:
             discard_unstarted_run(created)  # a failed start leaves no empty numbered folder behind

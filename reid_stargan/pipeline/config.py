@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from reid_stargan.camstyle.generate import GenerateOptions
 from reid_stargan.data.config import DataConfig
 
 
@@ -26,16 +27,9 @@ class ToolStage:
     overrides: list[str] = field(default_factory=list)  # dotted overrides applied on top
 
 
-@dataclass
-class GenerateSection:
-    naming: str = "camstyle"
-    include_own: bool = False
-    targets_per_image: int = 0  # 0: all target cameras
-    keep_detail: bool = False  # source + upsampled translation change (GenerateOptions.keep_detail)
-    batch_size: int = 16
-    workers: int = 2
-    image_format: str = "jpg"
-    jpeg_quality: int = 95
+# The `generate:` section is generate_camstyle's own options (one source of truth; pipeline-level
+# `progress` is the pipeline's).
+GenerateSection = GenerateOptions
 
 
 @dataclass

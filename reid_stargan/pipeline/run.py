@@ -43,7 +43,7 @@ STAGES_DIR = "stages"
 RUNTIME_KEYS = frozenset({
     "runtime.num_workers", "runtime.threads", "log.log_every", "log.checkpoint_every", "log.tensorboard",
     "train.num_workers", "train.threads", "train.log_every", "train.checkpoint_every", "train.tensorboard",
-    "eval.batch_size", "generate.workers", "generate.batch_size",
+    "eval.batch_size", "generate.workers", "generate.batch_size", "generate.progress", "generate.judge",
 })
 
 
@@ -253,15 +253,11 @@ class Pipeline:
         return train_stargan(self.stargan_config(), self.run_dir / "stargan", resume=True, progress=self.progress)
 
     def generate(self, generator: Path) -> Path:
-        from reid_stargan.camstyle.generate import GenerateOptions, generate_camstyle
+        from reid_stargan.camstyle.generate import generate_camstyle
 
-        g = self.cfg.generate
         out = self.run_dir / "camstyle"
         dataset = self.cfg.data.build()
-        options = GenerateOptions(naming=g.naming, include_own=g.include_own, targets_per_image=g.targets_per_image,
-                                  keep_detail=g.keep_detail, batch_size=g.batch_size,
-                                  workers=g.workers, image_format=g.image_format,
-                                  jpeg_quality=g.jpeg_quality, progress=self.progress)
+        options = replace(self.cfg.generate, progress=self.cfg.generate.progress and self.progress)
         summary = generate_camstyle(generator, dataset.train, out, dataset.num_cameras, options,
                                     unparsed_names=dataset.num_skipped_names())
         if summary.get("already_complete"):
