@@ -18,8 +18,8 @@ import statistics
 import time
 from pathlib import Path
 
-from reid_stargan.config import load_config
 from reid_stargan.camstyle.oracle import write_oracle_camstyle
+from reid_stargan.config import load_config
 from reid_stargan.reid.config import ReidConfig
 from reid_stargan.reid.trainer import train_reid
 

@@ -83,7 +83,7 @@ def _all_finite(feats, rows_per_block: int = 65536) -> bool:
     return all(bool(check(feats[s:s + rows_per_block]).all()) for s in range(0, len(feats), rows_per_block))
 
 
-def _to_percent(raw: dict, max_rank: int) -> dict:
+def _to_percent(raw: dict) -> dict:
     cmc = np.asarray(raw["cmc"])
     out = {"mAP": 100.0 * raw["mAP"], "mAP_trapezoid": 100.0 * raw["mAP_trapezoid"]}
     for k in REPORTED_RANKS:
@@ -108,14 +108,13 @@ def _ranks_from_chunks(chunks, q_pids, q_camids, match_index: QueryMatchIndex):
     return np.concatenate(ranks), np.concatenate(rows)
 
 
-def _faiss_positive_ranks(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, metric, max_rank,
-                          use_gpu=None):
+def _faiss_positive_ranks(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, metric, max_rank):
     """Exact hit ranks from FAISS flat top-k lists; k grows (x4) for queries not yet resolved.
 
     A query is resolved when all its true matches are in the returned list and its worst match is
     strictly closer than the list's last item (so the list is an exact prefix of the ranking).
     """
-    index = build_faiss_index(np.asarray(g_feats), metric, "flat", use_gpu=use_gpu)
+    index = build_faiss_index(np.asarray(g_feats), metric, "flat")
     num_g = len(g_feats)
     removed_everywhere = g_pids == -1
     num_true = {}
@@ -196,6 +195,9 @@ def evaluate(
     if rerank:
         from .rerank import rerank_distance_chunks
 
+        # Re-ranking runs its own neighbour pass (numpy / torch tiles): report the path that ran.
+        backend = "reference" if backend == "reference" else "torch"
+
         if backend == "reference":
             from .rerank import re_ranking_dense
 
@@ -219,7 +221,7 @@ def evaluate(
         ranks, rows = _ranks_from_chunks(chunks, q_pids, q_camids, QueryMatchIndex(g_pids, g_camids))
         raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank)
 
-    out = _to_percent(raw, max_rank)
+    out = _to_percent(raw)
     out.update({"metric": metric, "rerank": bool(rerank), "backend": backend,
                 "num_queries": num_q, "num_gallery": num_g, "max_rank": len(out["cmc"])})
     return out

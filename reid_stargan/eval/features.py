@@ -19,7 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+
+from reid_stargan.data.imageio import load_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -58,16 +59,6 @@ def as_records(items: Sequence) -> list:
     return out
 
 
-def _load_rgb(path: str) -> Image.Image:
-    """The project's checked loader when present, else plain PIL (either raises on a bad file)."""
-    try:
-        from reid_stargan.data.imageio import load_rgb
-    except ImportError:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    return load_rgb(path)
-
-
 class _RecordImages(torch.utils.data.Dataset):
     """Resized, ImageNet-normalised image tensors; unreadable images give ``None`` (counted later)."""
 
@@ -86,7 +77,7 @@ class _RecordImages(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         try:
-            image = self.transform(_load_rgb(self.records[i].path))  # (3, H, W)
+            image = self.transform(load_rgb(self.records[i].path))  # (3, H, W)
         except (OSError, ValueError):
             return i, None
         return i, image

@@ -41,7 +41,7 @@ from .retrieval import (
     DEFAULT_CHUNK_ELEMS,
     METRICS,
     DistanceComputer,
-    _as_tensor,
+    as_tensor,
     inner_products,
     pairwise_distance,
     query_chunk_size,
@@ -271,7 +271,7 @@ def knn_pass(feats, k: int, metric: str = "cosine", chunk_elems: int = DEFAULT_C
     rows [0, split) to columns [split, N) (queries x gallery) when they fit in ``block_budget_bytes``,
     so the final re-ranked distances need no second product. Neighbours are ordered by (distance, index).
     """
-    return _knn_pass(_SymmetricTiles(_as_tensor(feats), metric), k, chunk_elems, split, block_budget_bytes)
+    return _knn_pass(_SymmetricTiles(as_tensor(feats), metric), k, chunk_elems, split, block_budget_bytes)
 
 
 def _knn_pass(tiles: _SymmetricTiles, k: int, chunk_elems: int, split: int | None,
@@ -308,16 +308,6 @@ def _take_tile(running: _RunningNeighbours, row_max: np.ndarray, block: np.ndarr
     if block is not None and i0 < split and j1 > split:
         c0 = max(j0, split)
         block[i0:min(i1, split), c0 - split:j1 - split] = tile[:split - i0, c0 - j0:]
-
-
-def knn_with_row_max(feats, k: int, metric: str, chunk_elems: int, device="cpu"):
-    """k nearest neighbours of every item among all items (itself included) and each row's max distance.
-
-    feats: (N, D). Returns (knn_idx (N, k) int64, knn_dist (N, k) float32, row_max (N,) float32) with
-    neighbours ordered by (distance, index). One streamed pass (see :func:`knn_pass`); runs on CPU.
-    """
-    out = knn_pass(_as_tensor(feats), k, metric, chunk_elems)
-    return out.idx, out.dist, out.row_max
 
 
 def _neighbour_matrix(knn: np.ndarray, width: int) -> sp.csr_matrix:
@@ -374,14 +364,13 @@ def _lookup_distances(tiles: _SymmetricTiles, knn: np.ndarray, knn_dist: np.ndar
 
 
 def sparse_encodings(feats, k1: int = 20, k2: int = 6, metric: str = "cosine",
-                     chunk_elems: int = DEFAULT_CHUNK_ELEMS, device="cpu", split: int | None = None,
+                     chunk_elems: int = DEFAULT_CHUNK_ELEMS, split: int | None = None,
                      block_budget_bytes: int = 1 << 30):
     """k-reciprocal encodings of all items as a sparse CSR matrix (N, N), and the :class:`KnnPass`.
 
-    feats: (N, D). ``split`` / ``block_budget_bytes``: see :func:`knn_pass`. The pass runs on CPU
-    (``device`` is accepted for API symmetry).
+    feats: (N, D). ``split`` / ``block_budget_bytes``: see :func:`knn_pass`. The pass runs on CPU.
     """
-    feats = _as_tensor(feats)
+    feats = as_tensor(feats)
     n = len(feats)
     # Keep 3x the k1 + 1 neighbours: almost every expansion pair is among them, so its distance comes
     # from the same matrix products instead of a slow gather of feature pairs.
@@ -432,7 +421,7 @@ def rerank_distance_chunks(q_feats, g_feats, k1: int = 20, k2: int = 6, lambda_v
     fit in ``block_budget_bytes`` (Market size: 214 MB) they are kept from the neighbour pass, else each
     query chunk's distances are computed again.
     """
-    q, g = _as_tensor(q_feats), _as_tensor(g_feats)
+    q, g = as_tensor(q_feats), as_tensor(g_feats)
     num_q, num_g = len(q), len(g)
     feats = torch.cat([q, g])  # (N, D)
     V, pass_ = sparse_encodings(feats, k1, k2, metric, chunk_elems, split=num_q,

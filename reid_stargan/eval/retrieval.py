@@ -27,7 +27,7 @@ METRICS = ("cosine", "euclidean")
 DEFAULT_CHUNK_ELEMS = 1 << 25  # 128 MB of float32 distances per query chunk
 
 
-def _as_tensor(x, device: str | torch.device = "cpu") -> torch.Tensor:
+def as_tensor(x, device: str | torch.device = "cpu") -> torch.Tensor:
     """float32 torch view of a numpy array or tensor; copies only when dtype/device/layout demand it."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -76,7 +76,7 @@ class DistanceComputer:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         self.metric, self.pad_rows = metric, pad_rows
         self.device = torch.device(device)
-        self.g = _as_tensor(g, self.device)  # (G, D)
+        self.g = as_tensor(g, self.device)  # (G, D)
         if metric == "cosine":
             self.g_scale = 1.0 / self.g.norm(dim=1).clamp_min(1e-12)  # (G,)
         else:
@@ -88,7 +88,7 @@ class DistanceComputer:
 
     @torch.no_grad()  # distances are evaluation only; also lets the CPU path view them as numpy
     def __call__(self, q) -> torch.Tensor:
-        q = _as_tensor(q, self.device)  # (B, D)
+        q = as_tensor(q, self.device)  # (B, D)
         if self.metric == "cosine":
             dist = inner_products(l2_normalize(q), self.g, self.pad_rows)  # (B, G)
             if dist.device.type == "cpu":

@@ -12,7 +12,7 @@ draws its own P x K batch (seed differs by rank).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -192,9 +192,9 @@ class HHLBatchBuilder(PKBatchBuilder):
         return out
 
 
-def describe_batch(batch: Sequence[Sample], is_labelled: Callable[[Sample], bool] = lambda s: s.labelled) -> dict:
+def describe_batch(batch: Sequence[Sample]) -> dict:
     """Counts of one batch: identities, real/generated images, target images (for logs and tests)."""
-    labelled = [s for s in batch if is_labelled(s)]
+    labelled = [s for s in batch if s.labelled]
     return {
         "size": len(batch),
         "ids": len({s.label for s in labelled if not s.generated}),
