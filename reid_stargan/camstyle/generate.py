@@ -45,6 +45,7 @@ from reid_stargan.camstyle.naming import (
 )
 from reid_stargan.config import dump_config_yaml
 from reid_stargan.data.imageio import IMAGE_SUFFIXES, BadImageError, load_rgb
+from reid_stargan.data.preprocess import from_gan_range, load_resized, resize, to_gan_range
 from reid_stargan.data.records import Record
 from reid_stargan.utils.io import (
     TMP_MARKER,
@@ -345,10 +346,10 @@ def _remove_stale_temporaries(out_dir: Path, own_names: set[str]) -> None:
 
 def _load_resized(record: Record, size: tuple[int, int]) -> np.ndarray | BadImageError:
     try:
-        image = load_rgb(record.path)
+        image = load_resized(record.path, (size[1], size[0]))  # size is PIL's (W, H)
     except BadImageError as exc:
         return exc
-    return np.asarray(image.resize(size, Image.BILINEAR), dtype=np.uint8)  # (H,W,3)
+    return np.asarray(image, dtype=np.uint8)  # (H,W,3)
 
 
 def _prefetched_batches(jobs: list[_Job], batch_size: int, pool: ThreadPoolExecutor,
@@ -368,7 +369,7 @@ def _prefetched_batches(jobs: list[_Job], batch_size: int, pool: ThreadPoolExecu
 def _flatten_targets(ok: list[tuple[_Job, np.ndarray]], c_dim: int):
     """One generator input per (image, target camera): images repeated, one-hot labels."""
     images = torch.from_numpy(np.stack([img for _, img in ok]))  # (B,H,W,3) uint8
-    images = images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)  # (B,3,H,W) in [-1,1]
+    images = to_gan_range(images.permute(0, 3, 1, 2))  # (B,3,H,W) in [-1,1]
     index, dsts, flat = [], [], []
     for b, (job, _) in enumerate(ok):
         for dst, name in job.targets:
@@ -382,13 +383,12 @@ def _flatten_targets(ok: list[tuple[_Job, np.ndarray]], c_dim: int):
 
 def _to_uint8(fake: torch.Tensor) -> np.ndarray:
     # Same rounding as torchvision.utils.save_image: x*255 + 0.5, clamped, truncated.
-    scaled = ((fake + 1.0) * 127.5 + 0.5).clamp_(0, 255).to(torch.uint8)
-    return scaled.permute(0, 2, 3, 1).cpu().numpy()  # (N,H,W,3)
+    return from_gan_range(fake).permute(0, 2, 3, 1).cpu().numpy()  # (N,H,W,3)
 
 
 def _judge(discriminator, pixels: np.ndarray, labels: torch.Tensor, device: torch.device) -> int:
     """How many saved outputs the discriminator's classifier assigns to their target camera."""
-    x = torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    x = to_gan_range(torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2))
     with torch.inference_mode():
         _, logits = discriminator(x)
     return int((logits.argmax(1) == labels.argmax(1)).sum().item())
@@ -401,7 +401,7 @@ def with_source_detail(fake: np.ndarray, source: Image.Image) -> np.ndarray:
     bilinear filter, exactly as the generator's input was made.
     """
     h, w = fake.shape[:2]
-    low = np.asarray(source.resize((w, h), Image.BILINEAR), dtype=np.float32)  # (h, w, 3)
+    low = np.asarray(resize(source, (h, w)), dtype=np.float32)  # (h, w, 3), as the generator input was made
     delta = torch.from_numpy(fake.astype(np.float32) - low).permute(2, 0, 1)[None]  # (1, 3, h, w)
     up = torch.nn.functional.interpolate(delta, size=(source.height, source.width), mode="bilinear",
                                          align_corners=False)[0].permute(1, 2, 0).numpy()  # (H, W, 3)

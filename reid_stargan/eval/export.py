@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reid_stargan.reid.data import IMAGENET_MEAN, IMAGENET_STD
+from reid_stargan.data.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 FORMATS = ("onnx", "torchscript")
 INPUT_NAME, OUTPUT_NAME = "images", "features"

@@ -20,12 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from reid_stargan.data.imageio import load_rgb
+from reid_stargan.data.preprocess import reid_eval_tensor
 
 logger = logging.getLogger(__name__)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # "0002_c1s1_000451_03.jpg" (Market-1501), "0001_c2_f0046182.jpg" (DukeMTMC-reID): pid, 1-based camera.
 # The same pattern as reid_stargan.data.datasets.MARKET_NAME, kept here so this module stays standalone.
@@ -63,21 +61,14 @@ class _RecordImages(torch.utils.data.Dataset):
     """Resized, ImageNet-normalised image tensors; unreadable images give ``None`` (counted later)."""
 
     def __init__(self, records: Sequence, image_size: tuple[int, int]):
-        from torchvision import transforms
-
-        self.records = records
-        self.transform = transforms.Compose([
-            transforms.Resize(tuple(image_size)),  # (H, W)
-            transforms.ToTensor(),
-            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ])
+        self.records, self.image_size = records, tuple(image_size)  # (H, W)
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, i: int):
         try:
-            image = self.transform(load_rgb(self.records[i].path))  # (3, H, W)
+            image = reid_eval_tensor(self.records[i].path, self.image_size)  # (3, H, W), as in training
         except (OSError, ValueError):
             return i, None
         return i, image

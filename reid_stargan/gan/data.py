@@ -25,7 +25,8 @@ from PIL import Image
 
 from reid_stargan.data.config import DataConfig
 from reid_stargan.data.datasets import CELEBA_NUM_TEST, build_dataset
-from reid_stargan.data.imageio import format_bad, load_rgb, scan_images
+from reid_stargan.data.imageio import load_rgb
+from reid_stargan.data.preprocess import drop_unreadable, from_gan_range, resize, to_gan_range
 from reid_stargan.data.records import AttributeDataset, ReidDataset
 from reid_stargan.gan.labels import DomainSpec
 
@@ -58,8 +59,11 @@ def check_camera_domains(ds: ReidDataset, root, allow_empty: bool) -> None:
                          "or pass --allow-empty-cameras (data.allow_empty_cameras=true)")
 
 
-def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST) -> DomainData:
-    """Parse the data set of `dc` and return its training images with domain labels."""
+def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST, log=None) -> DomainData:
+    """Parse the data set of `dc` and return its training images with domain labels.
+
+    `log` (default: stderr) names the unreadable images that are skipped."""
+    log = log if log is not None else (lambda message: print(message, file=sys.stderr))
     if not dc.root:
         raise ValueError(f"data set '{dc.name}' has an empty root: set it with --set data.root=PATH")
     # StarGAN reads the training split only: the query and gallery folders need not exist.
@@ -83,9 +87,8 @@ def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST) ->
     if not paths:
         raise ValueError(f"data set '{dc.name}' at {dc.root} has no training images")
     if dc.verify_images:
-        good, bad = scan_images(paths)
+        good, bad = drop_unreadable(paths, log, f"[{dc.name}]")
         if bad:
-            print(f"[{dc.name}] {format_bad(bad)}", file=sys.stderr)
             keep = set(good)
             idx = [i for i, p in enumerate(paths) if p in keep]
             paths, labels = [paths[i] for i in idx], labels[idx]
@@ -108,8 +111,7 @@ def decode(path: str, size: tuple[int, int], center_crop: int = 0) -> torch.Tens
         w, h = img.size
         left, top = max(0, (w - center_crop) // 2), max(0, (h - center_crop) // 2)
         img = img.crop((left, top, min(w, left + center_crop), min(h, top + center_crop)))
-    if img.size != (size[1], size[0]):
-        img = img.resize((size[1], size[0]), Image.BILINEAR)
+    img = resize(img, size)
     return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)  # (3, H, W)
 
 
@@ -217,12 +219,12 @@ def augment_batch(images: torch.Tensor, out_size: tuple[int, int], *, random_cro
     if flips.any():
         flips = flips.to(images.device)
         images = torch.where(flips[:, None, None, None], images.flip(-1), images)
-    return images.float().div_(127.5).sub_(1.0)
+    return to_gan_range(images)
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float (B, 3, H, W) -> uint8, rounding as torchvision's save_image does."""
-    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8)
+    return from_gan_range(images)
 
 
 def grid_png(rows: list[torch.Tensor]) -> bytes:

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from reid_stargan.camstyle.naming import CamStyleRecord, source_stem
-from reid_stargan.data.imageio import load_rgb
+from reid_stargan.data.preprocess import load_resized, to_gan_range
 from reid_stargan.data.records import Record
 
 FeatureFn = Callable[[Sequence[str]], np.ndarray]
@@ -53,21 +53,18 @@ def load_images(paths: Sequence[str], image_size: tuple[int, int]) -> torch.Tens
 
     uint8 keeps a few thousand small images in memory cheaply; callers convert per batch.
     """
-    from PIL import Image
 
     h, w = image_size
     out = torch.empty((len(paths), 3, h, w), dtype=torch.uint8)
     for i, path in enumerate(paths):
-        img = load_rgb(path)
-        if img.size != (w, h):
-            img = img.resize((w, h), Image.BILINEAR)
+        img = load_resized(path, (h, w))
         out[i] = torch.from_numpy(np.array(img)).permute(2, 0, 1)  # (3, H, W)
     return out
 
 
 def _to_float(batch: torch.Tensor) -> torch.Tensor:
     # Plain scaling, no per-image normalisation: the colour cast IS the camera signal.
-    return batch.float().div_(127.5).sub_(1.0)
+    return to_gan_range(batch)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -315,12 +312,8 @@ def _psnr(mse: float) -> float:
 
 
 def _as_array(path: str | os.PathLike, size_wh: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
 
-    img = load_rgb(path)
-    if img.size != size_wh:
-        img = img.resize(size_wh, Image.BILINEAR)
-    return np.asarray(img)
+    return np.asarray(load_resized(path, (size_wh[1], size_wh[0])))
 
 
 def synthetic_fidelity(data_root: str | os.PathLike, camstyle_records: Sequence[CamStyleRecord],

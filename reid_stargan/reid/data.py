@@ -20,12 +20,13 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from reid_stargan.data.imageio import format_bad, load_rgb, scan_images
+from reid_stargan.data.imageio import load_rgb
+from reid_stargan.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, imagenet_tensor, resize
 from reid_stargan.data.records import Record
 from reid_stargan.reid.config import InputConfig
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Sample", "TrainImages", "augment", "check_records",
+           "make_train_loader", "random_erase", "sample_seed", "to_tensor"]
 
 
 class Sample(NamedTuple):
@@ -44,17 +45,12 @@ def sample_seed(seed: int, epoch: int, iteration: int, slot: int, rank: int = 0)
     return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-def to_tensor(img: Image.Image) -> torch.Tensor:
-    """PIL RGB -> ImageNet-normalised float (3, H, W)."""
-    arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)  # (3, H, W)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (arr - mean) / std
+to_tensor = imagenet_tensor  # the name the tests and tools know
 
 
 def augment(img: Image.Image, cfg: InputConfig, rng: np.random.Generator) -> torch.Tensor:
     """The training transform: resize (H, W), flip, zero-pad + random crop, normalise, random erasing."""
-    img = img.resize((cfg.width, cfg.height), Image.BILINEAR)
+    img = resize(img, (cfg.height, cfg.width))
     if rng.random() < cfg.flip:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     x = to_tensor(img)  # (3, H, W)
@@ -102,17 +98,6 @@ def make_train_loader(batches: Iterable[Sequence[Sample]], cfg: InputConfig, num
     """A loader over pre-built batches of `Sample`s (one epoch's list, possibly already part-consumed)."""
     return DataLoader(TrainImages(cfg), batch_sampler=list(batches), num_workers=num_workers,
                       pin_memory=pin_memory, persistent_workers=False)
-
-
-def drop_unreadable(records: list, log=print, what: str = "images", workers: int = 4) -> tuple[list, int]:
-    """Decode every image of `records` (anything with a `.path`) once; return the readable ones and
-    how many were skipped (the log names the first few)."""
-    good, bad = scan_images([r.path for r in records], workers=workers)
-    if bad:
-        log(f"{what}: {format_bad(bad)}")
-        good_set = set(good)
-        records = [r for r in records if r.path in good_set]
-    return records, len(bad)
 
 
 def check_records(records: Sequence[Record], what: str) -> None:

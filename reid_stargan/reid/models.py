@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reid_stargan.data.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from reid_stargan.registry import Registry
-from reid_stargan.reid.data import IMAGENET_MEAN, IMAGENET_STD
 from reid_stargan.utils.io import torch_load
 
 BACKBONES = Registry("backbone")

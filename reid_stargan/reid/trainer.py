@@ -20,9 +20,10 @@ import torch
 import torch.distributed as dist
 
 from reid_stargan.config import config_to_dict, dump_config_yaml, from_dict
+from reid_stargan.data.preprocess import drop_unreadable
 from reid_stargan.reid import checkpoint as ckpt
 from reid_stargan.reid.config import ReidConfig
-from reid_stargan.reid.data import check_records, drop_unreadable, make_train_loader
+from reid_stargan.reid.data import check_records, make_train_loader
 from reid_stargan.reid.modes import MODES, ModeInputs
 from reid_stargan.reid.samplers import describe_batch
 from reid_stargan.utils import run as lifecycle
