@@ -13,15 +13,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from reid_stargan.data.config import DataConfig
+from reid_stargan.pipeline.config import QualitySection
 
-def measure_quality(pipeline, generator: Path, camstyle_dir: Path) -> dict:
+
+def measure_quality(data: DataConfig, q: QualitySection, synthetic: bool, generator: Path, camstyle_dir: Path,
+                    baseline_model: Path) -> dict:
+    """The measures on `data`'s images and the CamStyle folder; `baseline_model` judges identity."""
     from reid_stargan.camstyle.naming import read_camstyle
     from reid_stargan.pipeline import quality
     from reid_stargan.reid.checkpoint import load_reid_model
 
-    cfg = pipeline.cfg
-    q = cfg.quality
-    dataset = cfg.data.build()
+    dataset = data.build()
     generated = read_camstyle(camstyle_dir)
     timings = {}
 
@@ -34,16 +37,15 @@ def measure_quality(pipeline, generator: Path, camstyle_dir: Path) -> dict:
     timings["camera_classifier_s"] = round(time.time() - start, 1)
 
     start = time.time()
-    model_path = pipeline.run_dir / "reid" / f"baseline-s{cfg.seeds[0]}" / "checkpoints" / "model.pt"
-    model, reid_cfg = load_reid_model(model_path)
+    model, reid_cfg = load_reid_model(baseline_model)
     features = quality.model_features(model, image_size=(reid_cfg.input.height, reid_cfg.input.width))
     identity = quality.identity_preservation(features, generated, dataset.train, max_queries=q.max_generated)
     timings["identity_preservation_s"] = round(time.time() - start, 1)
 
     fidelity = None
-    if cfg.synthetic.enabled:
+    if synthetic:
         start = time.time()
-        fidelity = quality.synthetic_fidelity(cfg.data.root, generated, max_images=q.max_generated)
+        fidelity = quality.synthetic_fidelity(data.root, generated, max_images=q.max_generated)
         timings["synthetic_fidelity_s"] = round(time.time() - start, 1)
 
     table = {

@@ -11,6 +11,7 @@ import json
 import statistics
 from pathlib import Path
 
+from reid_stargan.pipeline.layout import ReportInputs
 from reid_stargan.utils.io import atomic_write_json, atomic_write_text
 
 METRICS = ("mAP", "mAP_trapezoid", "rank1", "rank5", "rank10")
@@ -82,36 +83,36 @@ def results_table(rows: dict, gain: dict, seeds: list[int]) -> str:
     return head + "\n".join(lines) + note + ". " + AP_CAPTION
 
 
-def write_report(pipeline, runs: dict[str, list[dict]], face: dict | None, quality: dict | None) -> dict:
+def write_report(inputs: ReportInputs, runs: dict[str, list[dict]], face: dict | None,
+                 quality: dict | None) -> dict:
     """Write report.md / report.json / PNGs into the pipeline's run folder and return report.json."""
     from reid_stargan.pipeline import plots
     from reid_stargan.pipeline.published import published_table_markdown
 
-    run_dir: Path = pipeline.run_dir
-    cfg = pipeline.cfg
+    layout, run_dir = inputs.layout, inputs.layout.root
     for b, c in zip(runs["baseline"], runs["camstyle"]):
         check_same_schedule(b, c)
     rows = {"baseline": summarize(runs["baseline"]), "camstyle": summarize(runs["camstyle"])}
     gain = gain_of(runs["baseline"], runs["camstyle"])
-    table = results_table(rows, gain, cfg.seeds)
+    table = results_table(rows, gain, inputs.seeds)
 
     labels = (("baseline", "baseline"), ("+CamStyle", "camstyle"))
     curves = {name: _mean_curve([r["cmc"] for r in runs[key]]) for name, key in labels}
-    spread = {name: _std_curve([r["cmc"] for r in runs[key]]) for name, key in labels} if len(cfg.seeds) > 1 else None
-    plots.cmc_plot(curves, run_dir / "cmc.png", max_rank=20, std=spread)
-    if (run_dir / "stargan" / "stats.jsonl").is_file():
-        plots.loss_curves(run_dir / "stargan" / "stats.jsonl", run_dir / "stargan_losses.png")
-    grid = _grid_rows(run_dir / "camstyle", pipeline.cfg.quality.grid_rows)
-    num_cameras = pipeline.cfg.data.build().num_cameras
-    plots.translation_grid(grid, num_cameras, run_dir / "translation_grid.png")
+    spread = {name: _std_curve([r["cmc"] for r in runs[key]]) for name, key in labels} if len(inputs.seeds) > 1 else None
+    maps = {name: statistics.fmean(r["mAP"] for r in runs[key]) for name, key in labels}
+    plots.cmc_plot(curves, layout.file("cmc.png"), max_rank=20, std=spread, maps=maps)
+    if (layout.stargan / "stats.jsonl").is_file():
+        plots.loss_curves(layout.stargan / "stats.jsonl", layout.file("stargan_losses.png"))
+    grid = _grid_rows(layout.camstyle, inputs.grid_rows)
+    plots.translation_grid(grid, inputs.num_cameras, layout.file("translation_grid.png"))
 
-    stargan_summary = _read_json(run_dir / "stargan" / "summary.json")
-    camstyle_summary = _read_json(run_dir / "camstyle" / "summary.json")
-    settings = _settings_rows(pipeline, stargan_summary, face, gain)
+    stargan_summary = _read_json(layout.stargan / "summary.json")
+    camstyle_summary = _read_json(layout.camstyle / "summary.json")
+    settings = _settings_rows(inputs, stargan_summary, face, gain)
     report = {
-        "name": cfg.name,
-        "data": {"name": cfg.data.name, "root": cfg.data.root, "num_cameras": num_cameras},
-        "seeds": list(cfg.seeds),
+        "name": inputs.name,
+        "data": {"name": inputs.data_name, "root": inputs.data_root, "num_cameras": inputs.num_cameras},
+        "seeds": list(inputs.seeds),
         "rows": rows,
         "gain": gain,
         "per_seed": {k: [{m: r[m] for m in (*METRICS, "mINP") if m in r} for r in v] for k, v in runs.items()},
@@ -122,7 +123,7 @@ def write_report(pipeline, runs: dict[str, list[dict]], face: dict | None, quali
                                  "images_per_second", "d_target_accuracy")} if camstyle_summary else None,
         "quality": quality,
         "settings": settings,
-        "timings_s": pipeline.timings,
+        "timings_s": inputs.timings,
         "markdown_table": table,
     }
     atomic_write_json(run_dir / "report.json", report)
@@ -161,10 +162,9 @@ def _grid_rows(camstyle_dir: Path, count: int) -> list[tuple[str, int, dict[int,
     return chosen
 
 
-def _settings_rows(pipeline, stargan_summary: dict, face: dict | None, gain: dict) -> list[dict]:
+def _settings_rows(inputs: ReportInputs, stargan_summary: dict, face: dict | None, gain: dict) -> list[dict]:
     """StarGAN's face setting beside the camera setting, every number measured in this run."""
-    cfg = pipeline.cfg
-    data = cfg.data.name + (" (synthetic)" if cfg.synthetic.enabled else "")
+    data = inputs.data_name + (" (synthetic)" if inputs.synthetic else "")
     rows = [_setting_row("re-ID cameras", data, "one camera of the data set", "one-hot (cross-entropy)",
                          stargan_summary, gain)]
     if face is not None:

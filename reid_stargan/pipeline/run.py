@@ -35,6 +35,7 @@ from reid_stargan.camstyle.naming import has_generated_images
 from reid_stargan.config import config_to_dict, dump_config_yaml, load_config
 from reid_stargan.data.config import DataConfig
 from reid_stargan.pipeline.config import PipelineConfig, ToolStage
+from reid_stargan.pipeline.layout import ReportInputs, RunLayout
 from reid_stargan.utils.io import atomic_write_json, atomic_write_text
 from reid_stargan.utils.rundir import RunLogger
 
@@ -69,9 +70,11 @@ class Pipeline:
     def __init__(self, cfg: PipelineConfig, run_dir: str | os.PathLike, progress: bool = True):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        self.layout = RunLayout(self.run_dir)
         self.progress = progress
         self.log = RunLogger(self.run_dir)
-        timings_path = self.run_dir / "timings.json"
+        self.num_cameras: int | None = None  # learnt when the generate stage parses the data set
+        timings_path = self.layout.file("timings.json")
         self.timings: dict[str, float] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
 
     # ------------------------------------------------------------------ helpers
@@ -96,7 +99,7 @@ class Pipeline:
             atomic_write_json(self._record_path(name), {**record, "finished": time.time()})
         # Summed over invocations: a resumed run adds the time it spent finishing the stage.
         self.timings[name] = round(self.timings.get(name, 0.0) + time.time() - start, 2)
-        atomic_write_json(self.run_dir / "timings.json", self.timings)
+        atomic_write_json(self.layout.file("timings.json"), self.timings)
         self.log.info(f"stage {name}: done in {self.timings[name]:.1f} s")
         self.log.stats({"stage": name, "seconds": self.timings[name]})
         return result
@@ -106,7 +109,7 @@ class Pipeline:
         syn = self.cfg.synthetic
         if not syn.enabled:
             return self.cfg.data
-        root = Path(syn.root) if syn.root else self.run_dir / "data" / "synthetic"
+        root = Path(syn.root) if syn.root else self.layout.synthetic
         return replace(self.cfg.data, name="market_layout", root=str(root))
 
     def data_overrides(self) -> list[str]:
@@ -128,7 +131,7 @@ class Pipeline:
     def face_config(self):
         from reid_stargan.gan.config import StarGANConfig
 
-        root = self.run_dir / "data" / "celeba_fixture"
+        root = self.layout.face_fixture
         return self._tool_config(StarGANConfig, self.cfg.face.stargan,
                                  [f"data.root={root}", f"train.seed={self.cfg.stargan_seed}"])
 
@@ -145,7 +148,7 @@ class Pipeline:
         for seed in c.seeds:
             plan[f"reid-baseline-s{seed}"] = (config_to_dict(self.reid_config("baseline", seed)), ["data"])
             plan[f"reid-camstyle-s{seed}"] = ({**config_to_dict(self.reid_config("camstyle", seed)),
-                                               "camstyle_dir": str(self.run_dir / "camstyle")}, ["data", "generate"])
+                                               "camstyle_dir": str(self.layout.camstyle)}, ["data", "generate"])
         if c.face.enabled:
             plan["face"] = ({**config_to_dict(self.face_config()), "fixture_images": c.face.fixture_images,
                              "fixture_size": c.face.fixture_size}, [])
@@ -178,7 +181,7 @@ class Pipeline:
         return out
 
     def _record_path(self, name: str) -> Path:
-        return self.run_dir / STAGES_DIR / f"{name}.json"
+        return self.layout.stages / f"{name}.json"
 
     def check_stage_records(self, plan: dict) -> None:
         """Refuse (StageConfigError) when a started stage's record differs from what it would run with now."""
@@ -207,20 +210,21 @@ class Pipeline:
 
     def _made_something(self, name: str) -> bool:
         """Whether a stage that did not finish left outputs (made with its recorded settings)."""
-        run = self.run_dir
+        layout = self.layout
         if name == "data":
             return self.cfg.synthetic.enabled and Path(self.data_config().root).exists()
         if name == "generate":
-            return has_generated_images(run / "camstyle")
-        folder = {"stargan": run / "stargan", "face": run / "face"}.get(name)
+            return has_generated_images(layout.camstyle)
+        folder = {"stargan": layout.stargan, "face": layout.face}.get(name)
         if name.startswith("reid-"):
-            folder = run / "reid" / name.removeprefix("reid-")
+            mode, seed = name.removeprefix("reid-").rsplit("-s", 1)
+            folder = layout.reid(mode, int(seed))
         return folder is not None and (folder / "checkpoints" / "last.pt").is_file()
 
     def _legacy_check(self) -> None:
         """A run folder written before stage records: its config.yaml must match (seeds may change)."""
-        saved_path = self.run_dir / "config.yaml"
-        if (self.run_dir / STAGES_DIR).is_dir() or not saved_path.is_file():
+        saved_path = self.layout.file("config.yaml")
+        if self.layout.stages.is_dir() or not saved_path.is_file():
             return
         import yaml
 
@@ -250,13 +254,14 @@ class Pipeline:
     def train_stargan(self) -> Path:
         from reid_stargan.gan.trainer import train_stargan
 
-        return train_stargan(self.stargan_config(), self.run_dir / "stargan", resume=True, progress=self.progress)
+        return train_stargan(self.stargan_config(), self.layout.stargan, resume=True, progress=self.progress)
 
     def generate(self, generator: Path) -> Path:
         from reid_stargan.camstyle.generate import generate_camstyle
 
-        out = self.run_dir / "camstyle"
+        out = self.layout.camstyle
         dataset = self.cfg.data.build()
+        self.num_cameras = dataset.num_cameras
         options = replace(self.cfg.generate, progress=self.cfg.generate.progress and self.progress)
         summary = generate_camstyle(generator, dataset.train, out, dataset.num_cameras, options,
                                     unparsed_names=dataset.num_skipped_names())
@@ -267,7 +272,7 @@ class Pipeline:
     def train_reid(self, mode: str, seed: int, camstyle: Path | None) -> dict:
         from reid_stargan.reid.trainer import train_reid
 
-        run = self.run_dir / "reid" / f"{mode}-s{seed}"
+        run = self.layout.reid(mode, seed)
         return train_reid(self.reid_config(mode, seed), run, camstyle=str(camstyle) if camstyle else None,
                           resume=True, progress=self.progress)
 
@@ -278,11 +283,11 @@ class Pipeline:
         from reid_stargan.data.face_fixtures import write_celeba_fixture
         from reid_stargan.gan.trainer import train_stargan
 
-        root = self.run_dir / "data" / "celeba_fixture"
+        root = self.layout.face_fixture
         if not (root / "list_attr_celeba.txt").is_file():
             write_celeba_fixture(root, num_images=face.fixture_images, size=face.fixture_size, seed=0)
         cfg = self.face_config()
-        run = self.run_dir / "face"
+        run = self.layout.face
         train_stargan(cfg, run, resume=True, progress=self.progress)
         return {"config": config_to_dict(cfg), "summary": json.loads((run / "summary.json").read_text())}
 
@@ -295,8 +300,9 @@ class Pipeline:
         self.plan = self.stage_plan()
         self.check_stage_records(self.plan)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.run_dir / "config.yaml", dump_config_yaml(self.cfg))
+        atomic_write_text(self.layout.file("config.yaml"), dump_config_yaml(self.cfg))
         self._stage("data", self.make_data)
+        atomic_write_text(self.layout.file("config.yaml"), dump_config_yaml(self.cfg))  # with data.root as made
         generator = self._stage("stargan", self.train_stargan)
         camstyle = self._stage("generate", lambda: self.generate(generator))
         runs: dict[str, list[dict]] = {"baseline": [], "camstyle": []}
@@ -305,18 +311,24 @@ class Pipeline:
             runs["camstyle"].append(self._stage(f"reid-camstyle-s{seed}", lambda s=seed: self.train_reid("camstyle", s, camstyle)))
         face = self._stage("face", self.face_setting)
         quality = self._stage("quality", lambda: self.quality(generator, camstyle))
-        report = self._stage("report", lambda: write_report(self, runs, face, quality))
+        report = self._stage("report", lambda: write_report(self.report_inputs(), runs, face, quality))
         return report
+
+    def report_inputs(self) -> ReportInputs:
+        c = self.cfg
+        return ReportInputs(self.layout, c.name, c.data.name, c.data.root, self.num_cameras, c.synthetic.enabled,
+                            list(c.seeds), c.quality.grid_rows, self.timings)
 
     def quality(self, generator: Path, camstyle: Path) -> dict | None:
         if not self.cfg.quality.enabled:
             return None
-        path = self.run_dir / "quality.json"
+        path = self.layout.file("quality.json")
         if path.is_file():
             return json.loads(path.read_text())
         from reid_stargan.pipeline.measure import measure_quality
 
-        result = measure_quality(self, generator, camstyle)
+        result = measure_quality(self.cfg.data, self.cfg.quality, self.cfg.synthetic.enabled, generator, camstyle,
+                                 self.layout.reid("baseline", self.cfg.seeds[0]) / "checkpoints" / "model.pt")
         atomic_write_json(path, result)
         return result
 
