@@ -22,7 +22,7 @@ from reid_stargan.cli.common import add_debug_flag, run_cli
 from reid_stargan.config import ConfigError, add_config_args, dump_config_yaml, load_config, replace_config
 from reid_stargan.pipeline.config import PipelineConfig
 from reid_stargan.pipeline.run import Pipeline, resolve_tool_paths
-from reid_stargan.utils.rundir import make_run_dir
+from reid_stargan.utils.rundir import discard_unstarted_run, make_run_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,9 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     # Tool config paths are resolved against the pipeline config's folder once, so the run folder's
     # config.yaml is enough to resume.
     cfg = resolve_tool_paths(cfg, config_path.resolve().parent)
-    run_dir = Path(args.resume) if args.resume else make_run_dir(cfg.out_root, f"pipeline-{cfg.name}")
+    created = None if args.resume else make_run_dir(cfg.out_root, f"pipeline-{cfg.name}")
+    run_dir = Path(args.resume) if args.resume else created
     pipeline = Pipeline(cfg, run_dir, progress=not args.no_progress)
-    report = pipeline.run()
+    try:
+        report = pipeline.run()
+    except BaseException:
+        if created is not None:
+            discard_unstarted_run(created)  # a failed start leaves no empty numbered folder behind
+        raise
     print(report["markdown_table"])
     print(f"\nreport: {run_dir / 'report.md'}")
     return 0

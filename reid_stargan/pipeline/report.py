@@ -79,7 +79,8 @@ def results_table(rows: dict, gain: dict, seeds: list[int]) -> str:
     lines = [f"| {name} | " + " | ".join(_cell(r, m) for m in METRICS) + " |"
              for name, r in (("baseline", rows["baseline"]), ("+CamStyle", rows["camstyle"]))]
     lines.append("| gain | " + " | ".join(_cell(gain, m, signed=True) for m in METRICS) + " |")
-    note = f"\n\nseeds: {seeds} (mean ± sample std over seeds)" if len(seeds) > 1 else f"\n\nseed: {seeds[0]}"
+    note = (f"\n\nseeds: {seeds} (mean ± sample std over seeds)" if len(seeds) > 1 else
+            f"\n\nseed: {seeds[0]} (one seed: no spread is shown; `--seeds 3` gives mean ± std)")
     return head + "\n".join(lines) + note + ". " + AP_CAPTION
 
 
@@ -125,10 +126,45 @@ def write_report(inputs: ReportInputs, runs: dict[str, list[dict]], face: dict |
         "settings": settings,
         "timings_s": inputs.timings,
         "markdown_table": table,
+        "mINP": {k: summarize_metric(v, "mINP") for k, v in runs.items()},
+        "command": f"python tools/run_pipeline.py --config {layout.file('config.yaml')}",
+        "checkpoints": {"generator": str(layout.stargan / "checkpoints" / "generator.pt"),
+                        **{f"{mode}-s{seed}": str(layout.reid(mode, seed) / "checkpoints" / "model.pt")
+                           for mode in ("baseline", "camstyle") for seed in inputs.seeds}},
     }
     atomic_write_json(run_dir / "report.json", report)
     atomic_write_text(run_dir / "report.md", _markdown(report, published_table_markdown()))
     return report
+
+
+def summarize_metric(runs: list[dict], m: str) -> dict | None:
+    """Mean (and std over seeds) of one metric, or None when a run lacks it."""
+    if not runs or any(m not in r for r in runs):
+        return None
+    values = [r[m] for r in runs]
+    return {"mean": round(statistics.fmean(values), 2),
+            "std": round(statistics.stdev(values), 2) if len(values) > 1 else None}
+
+
+def schedule_sentence(schedule: dict) -> str:
+    """The same-schedule check as a sentence (it is checked before the report is written)."""
+    if not schedule:
+        return "Both rows were checked to have the same schedule."
+    h, w = schedule.get("image_size") or ("?", "?")
+    return (f"Both rows trained on the same schedule (checked): {schedule.get('epochs')} epochs x "
+            f"{schedule.get('iters_per_epoch')} iterations = {schedule.get('total_iterations')} updates, each on "
+            f"{schedule.get('real_per_batch')} real images ({schedule.get('ids_per_batch')} ids x "
+            f"{schedule.get('instances_per_id')}), at {h}x{w}, on {schedule.get('world_size')} process(es); "
+            "+CamStyle adds its generated images on top of the same real images.")
+
+
+def stargan_sentence(summary: dict, seconds: float | None) -> str:
+    if not summary:
+        return ""
+    size = "x".join(str(v) for v in summary.get("image_size") or [])
+    wall = f", {seconds / 60:.1f} min wall time" if seconds else ""
+    return (f"StarGAN: {summary.get('step')} iterations at {size}, {summary.get('c_dim')} domains{wall}; its D puts "
+            f"{_fmt(_percent(summary.get('d_acc_fake')))}% of the translations in their target domain.")
 
 
 def _mean_curve(curves: list[list[float]]) -> list[float]:
@@ -208,14 +244,24 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _minp_lines(minp: dict | None) -> list[str]:
+    if not minp or any(v is None for v in minp.values()):
+        return []
+    def cell(v):
+        return f"{v['mean']:.2f}" + (f" ± {v['std']:.2f}" if v["std"] is not None else "")
+    return [f"mINP: baseline {cell(minp['baseline'])}, +CamStyle {cell(minp['camstyle'])}.", ""]
+
+
 def _markdown(report: dict, published: str) -> str:
     out = [f"# Pipeline report: {report['name']}", "",
            f"Data: `{report['data']['name']}` at `{report['data']['root']}`, "
            f"{report['data']['num_cameras']} cameras.", "",
            "## Re-ID on the test split (measured in this run, percent)", "", report["markdown_table"], "",
-           "Same schedule for both rows (checked): `" + json.dumps(report["schedule"]) + "`", "",
+           *_minp_lines(report.get("mINP")),
+           schedule_sentence(report["schedule"]), "",
            "![CMC](cmc.png)", "", "## Translation", "", "![translation grid](translation_grid.png)", "",
            "Each row: a real image in its camera (framed), then its rendering in every camera.", "",
+           stargan_sentence(report.get("stargan") or {}, (report.get("timings_s") or {}).get("stargan")), "",
            "StarGAN losses during training: ![losses](stargan_losses.png)", ""]
     gen = report.get("camstyle_generation")
     if gen:
@@ -241,6 +287,9 @@ def _markdown(report: dict, published: str) -> str:
             + AP_CAPTION, ""]
     out += ["", "## Stage timings (s, summed over resumed invocations)", "", "| stage | seconds |", "|---|---|"]
     out += [f"| {k} | {v:.1f} |" for k, v in report["timings_s"].items()]
+    if report.get("command"):
+        out += ["", "## Reproduce", "", f"`{report['command']}` (the resolved config of this run)", ""]
+        out += [f"- {name}: `{path}`" for name, path in (report.get("checkpoints") or {}).items()]
     out += ["", published, "",
             "The published mAPs are each paper's own: CamStyle and HHL evaluate with open-reid's `mean_ap`, which "
             "calls sklearn's `average_precision_score`: the trapezoid form (compare with mAP_trapezoid) with "

@@ -208,6 +208,16 @@ class Pipeline:
                 "resume with the settings they ran with; to redo one stage, delete its output folder and "
                 f"{STAGES_DIR}/<stage>.json (and those of the stages that read it)")
 
+    def check_devices(self) -> None:
+        """A GPU config on a machine without CUDA fails here, in one line, before any stage runs."""
+        from reid_stargan.utils.distributed import require_device
+
+        require_device(self.stargan_config().runtime.device, "stargan runtime.device")
+        for mode in ("baseline", "camstyle"):
+            require_device(self.reid_config(mode, self.cfg.seeds[0]).train.device, f"reid_{mode} train.device")
+        if self.cfg.face.enabled:
+            require_device(self.face_config().runtime.device, "face runtime.device")
+
     def _made_something(self, name: str) -> bool:
         """Whether a stage that did not finish left outputs (made with its recorded settings)."""
         layout = self.layout
@@ -298,6 +308,7 @@ class Pipeline:
         # Checked before anything is run or written: config.yaml and the stage records stay true.
         self._legacy_check()
         self.plan = self.stage_plan()
+        self.check_devices()
         self.check_stage_records(self.plan)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.layout.file("config.yaml"), dump_config_yaml(self.cfg))

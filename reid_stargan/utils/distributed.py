@@ -33,6 +33,7 @@ def init_distributed(device: str = "auto") -> DistInfo:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    require_device(device)
     use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
     if use_cuda:
         torch.cuda.set_device(local_rank)
@@ -42,6 +43,20 @@ def init_distributed(device: str = "auto") -> DistInfo:
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return DistInfo(rank, world_size, local_rank, dev)
+
+
+class DeviceUnavailableError(ValueError):
+    """A config asks for a device this machine does not have."""
+
+
+def require_device(device: str, key: str = "train.device / runtime.device") -> None:
+    """Refuse, in one sentence, a CUDA device on a machine without one (instead of a CUDA error later)."""
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        raise DeviceUnavailableError(f"{key}={device!r}: use auto, cpu, cuda or cuda:N")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceUnavailableError(
+            f"{key}={device!r} asks for a CUDA GPU, and this machine has none (torch.cuda.is_available() is "
+            "False); run a CPU config (configs/pipeline/*_cpu.yaml) or pass --set <section>.device=cpu")
 
 
 def is_main_process() -> bool:

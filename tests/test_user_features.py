@@ -1,0 +1,58 @@
+"""What a new user meets first: a GPU config on a CPU machine, and the report's sentences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from reid_stargan.pipeline.report import _markdown, schedule_sentence, stargan_sentence, summarize_metric
+from reid_stargan.utils.distributed import DeviceUnavailableError, require_device
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_a_cuda_config_without_cuda_is_one_line_and_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    from reid_stargan.cli.run_pipeline import cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceUnavailableError, match="asks for a CUDA GPU, and this machine has none"):
+        require_device("cuda")
+    require_device("cpu")
+    require_device("auto")
+    with pytest.raises(DeviceUnavailableError, match="use auto, cpu, cuda or cuda:N"):
+        require_device("tpu")
+    code = cli(["--config", str(REPO / "configs/pipeline/market_gpu.yaml"), "--no-progress",
+                "--set", f"data.root={tmp_path}", f"out_root={tmp_path / 'runs'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "stargan runtime.device='cuda' asks for a CUDA GPU" in err[0]
+    assert not list((tmp_path / "runs").glob("*"))  # the numbered folder of the failed start is gone
+
+
+def test_report_sentences_say_what_was_checked_and_run():
+    schedule = {"epochs": 8, "iters_per_epoch": 116, "total_iterations": 928, "real_per_batch": 64,
+                "ids_per_batch": 16, "instances_per_id": 4, "image_size": [96, 48], "world_size": 1}
+    text = schedule_sentence(schedule)
+    assert "8 epochs x 116 iterations = 928 updates" in text and "64 real images (16 ids x 4)" in text
+    assert "at 96x48" in text and "{" not in text  # a sentence, not a JSON blob
+    line = stargan_sentence({"step": 10000, "image_size": [64, 32], "c_dim": 10, "d_acc_fake": 0.77}, 1800.0)
+    assert line.startswith("StarGAN: 10000 iterations at 64x32, 10 domains, 30.0 min wall time") and "77.00%" in line
+    runs = [{"mINP": 5.0}, {"mINP": 7.0}]
+    assert summarize_metric(runs, "mINP") == {"mean": 6.0, "std": 1.41}
+    assert summarize_metric(runs[:1], "mINP") == {"mean": 5.0, "std": None}
+    assert summarize_metric([{"mAP": 1.0}], "mINP") is None
+
+
+def test_markdown_report_has_minp_command_and_checkpoints():
+    report = {"name": "t", "data": {"name": "tiny", "root": "x", "num_cameras": 4}, "markdown_table": "TABLE",
+              "schedule": {}, "camstyle_generation": None, "quality": None, "settings": [],
+              "timings_s": {"stargan": 60.0}, "stargan": {"step": 5, "image_size": [16, 8], "c_dim": 4},
+              "mINP": {"baseline": {"mean": 3.0, "std": 0.5}, "camstyle": {"mean": 4.0, "std": 0.25}},
+              "command": "python tools/run_pipeline.py --config runs/r/config.yaml",
+              "checkpoints": {"generator": "runs/r/stargan/checkpoints/generator.pt"}}
+    md = _markdown(report, "")
+    assert "mINP: baseline 3.00 ± 0.50, +CamStyle 4.00 ± 0.25." in md
+    assert "`python tools/run_pipeline.py --config runs/r/config.yaml`" in md
+    assert "- generator: `runs/r/stargan/checkpoints/generator.pt`" in md
+    assert "StarGAN: 5 iterations at 16x8, 4 domains, 1.0 min wall time" in md
