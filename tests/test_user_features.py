@@ -56,3 +56,23 @@ def test_markdown_report_has_minp_command_and_checkpoints():
     assert "`python tools/run_pipeline.py --config runs/r/config.yaml`" in md
     assert "- generator: `runs/r/stargan/checkpoints/generator.pt`" in md
     assert "StarGAN: 5 iterations at 16x8, 4 domains, 1.0 min wall time" in md
+
+
+def test_an_own_parser_loads_from_the_cli_by_module_path(tmp_path, monkeypatch):
+    """docs/OWN_DATA.md: `--set data.name=mypkg.mymodule:MyParser` loads the user's own layout."""
+    from reid_stargan.config import load_config
+    from reid_stargan.data.datasets import DatasetError, build_dataset
+    from reid_stargan.reid.config import ReidConfig
+
+    (tmp_path / "my_layout.py").write_text(
+        "from reid_stargan.data.records import ReidDataset, Record\n"
+        "def parse(root, **_):\n"
+        "    train = [Record(f'{root}/a{i}.jpg', i % 2, i % 3) for i in range(6)]\n"
+        "    return ReidDataset('mine', train, train[:2], train[2:], num_cameras=3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = load_config(ReidConfig, REPO / "configs/reid/synthetic_cpu_baseline.yaml",
+                      ["data.name=my_layout:parse", f"data.root={tmp_path}"])
+    ds = cfg.data.build()
+    assert ds.name == "mine" and ds.num_cameras == 3 and len(ds.train) == 6
+    with pytest.raises(DatasetError, match="cannot load the parser 'nope' from module 'my_layout'"):
+        build_dataset("my_layout:nope", tmp_path)

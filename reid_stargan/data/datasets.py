@@ -46,8 +46,26 @@ class DatasetError(ValueError):
 
 
 def build_dataset(name: str, root: str | os.PathLike, **options) -> ReidDataset | AttributeDataset:
-    """Parse the data set `name` (see `DATASETS.names()`) found at `root`."""
-    return DATASETS.get(name)(root, **options)
+    """Parse the data set `name` found at `root`: a registered parser (`DATASETS.names()`), or
+    `package.module:function` for one of the user's own (imported, then called like the built-in ones:
+    `function(root, **options)` returning a ReidDataset; options it does not take go to `**_`)."""
+    return resolve_parser(name)(root, **options)
+
+
+def resolve_parser(name: str):
+    if ":" not in name:
+        return DATASETS.get(name)
+    import importlib
+
+    module_name, _, attr = name.partition(":")
+    try:
+        parser = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise DatasetError(f"data.name={name!r}: cannot load the parser {attr!r} from module {module_name!r} "
+                           f"({exc}); is the module on PYTHONPATH?") from exc
+    if not callable(parser):
+        raise DatasetError(f"data.name={name!r}: {attr} is not a function")
+    return parser
 
 
 # ----------------------------------------------------------------------------- Market-style folders
