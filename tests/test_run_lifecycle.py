@@ -172,3 +172,13 @@ def test_generate_cli_resolves_config_then_flags_then_set(tmp_path, capsys):
     assert main(["--checkpoint", "g.pt", "--data-root", str(tmp_path), "--no-judge", "--dry-run"]) == 0
     shown = yaml.safe_load(capsys.readouterr().out)
     assert shown["data"]["root"] == str(tmp_path) and shown["generate"]["judge"] is False
+
+
+def test_model_file_stores_an_absolute_data_root(src, tmp_path, monkeypatch):
+    """evaluate_reid --checkpoint must find the test split from any working directory."""
+    monkeypatch.chdir(src.parent)
+    run = tmp_path / "rel"
+    train_reid(load_config(ReidConfig, CONFIG, [f"data.root={src.name}", *FAST, "optim.epochs=1"]), run,
+               progress=False)
+    _, cfg = load_reid_model(run / "checkpoints" / "model.pt")
+    assert Path(cfg.data.root).is_absolute() and Path(cfg.data.root) == src

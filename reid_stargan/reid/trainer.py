@@ -58,15 +58,19 @@ def lr_factor(epoch: int, warmup_epochs: int, warmup_factor: float, milestones: 
 
 
 def make_optimizer(model: torch.nn.Module, cfg: ReidConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    # Every trainable layer goes to the optimizer (the HHL reference code leaves three out by mistake).
-    # The layers on top of the backbone (embedding, neck, classifier) start from scratch and may take
-    # a larger lr (CamStyle: 10x), which short fine-tuning runs need for the identity loss to converge.
+    # Every trainable layer goes to the optimizer (the HHL reference code leaves three out by mistake:
+    # the IDE FC, its BN and the triplet head are in neither of its groups, so they never train).
+    # The layers on top of the backbone (embedding, neck, triplet head, classifier) start from scratch
+    # and may take a larger lr (CamStyle / HHL: 10x), which short fine-tuning runs need as well.
     backbone = {id(p) for p in model.backbone.parameters()}
     body = [p for p in model.parameters() if p.requires_grad and id(p) in backbone]
     head = [p for p in model.parameters() if p.requires_grad and id(p) not in backbone]
-    groups = [{"params": body, "lr": cfg.optim.lr}, {"params": head, "lr": cfg.optim.lr * cfg.optim.head_lr_mult}]
-    opt = torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     o = cfg.optim
+    groups = [g for g in ({"params": body, "lr": o.lr}, {"params": head, "lr": o.lr * o.head_lr_mult}) if g["params"]]
+    if o.name == "sgd":  # CamStyle / HHL: SGD, momentum 0.9, Nesterov, weight decay on every parameter
+        opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay)
+    else:
+        opt = torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda e: lr_factor(e, o.warmup_epochs, o.warmup_factor, list(o.milestones), o.gamma))
     return opt, sched
@@ -186,7 +190,10 @@ def train_one_epoch(t: _Training, mode, cfg: ReidConfig, epoch: int, iters: int,
         images = lifecycle.channels_last(images.to(t.device, non_blocking=True), t.device, t.channels_last)  # (B, 3, H, W)
         labels, generated, labelled = labels.to(t.device), generated.to(t.device), labelled.to(t.device)
         with lifecycle.autocast(t.device, t.amp_dtype):
-            feats, logits = t.net(images)  # (B, D), (B, N)
+            # A mode with `chunks` (HHL, CamStyle's real / generated) has the model run each sub-batch
+            # on its own inside this one call: BatchNorm statistics stay apart, DDP still sees one
+            # forward per backward, and the loss code gets the same concatenated outputs as always.
+            feats, logits = t.net(images) if mode.chunks is None else t.net(images, chunks=mode.chunks)  # (B, D), (B, N)
         losses = mode.compute_loss(feats.float(), None if logits is None else logits.float(), labels, generated, labelled)
         step = epoch * iters + it + 1
         _check_finite(losses, epoch, it, step, last_good)  # before the update: the weights stay good
@@ -280,6 +287,10 @@ def _resolve_config(cfg: ReidConfig, run_dir: Path, camstyle: str | None, resume
                                                                                            "hhl.camstyle_root"))]
     resolved = config_to_dict(cfg)
     resolved["train"]["seed"] = lifecycle.resolve_seed(cfg.train.seed, info)
+    # Absolute data folders: model.pt then finds its test split from any working directory.
+    for section in (resolved["data"], resolved["hhl"]["target"]):
+        if section.get("root"):
+            section["root"] = str(Path(section["root"]).absolute())
     if camstyle:
         section, key = ("hhl", "camstyle_root") if cfg.train.mode == "hhl" else ("camstyle", "root")
         resolved[section][key] = str(camstyle)
