@@ -182,3 +182,23 @@ def test_model_file_stores_an_absolute_data_root(src, tmp_path, monkeypatch):
                progress=False)
     _, cfg = load_reid_model(run / "checkpoints" / "model.pt")
     assert Path(cfg.data.root).is_absolute() and Path(cfg.data.root) == src
+
+
+def test_stargan_tensorboard_has_sample_grids_and_learning_rates(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from reid_stargan.gan.trainer import train_stargan
+
+    data = tmp_path / "syn"
+    make_synthetic(data, seed=0, **SIZES)
+    cfg = load_config(StarGANConfig, REPO / "configs/stargan/synthetic_cpu.yaml",
+                      [f"data.root={data}", "train.num_iters=2", "train.num_iters_decay=0", "train.seed=0",
+                       "gan.g_conv_dim=8", "gan.d_conv_dim=8", "gan.g_repeat_num=1", "gan.d_repeat_num=2",
+                       "runtime.threads=1", "runtime.num_workers=0", "log.tensorboard=true", "log.log_every=1",
+                       "log.sample_every=1", "log.eval_images=4", "log.sample_rows=2", "train.batch_size=4"])
+    train_stargan(cfg, tmp_path / "gan", progress=False)
+    events = EventAccumulator(str(tmp_path / "gan" / "tb"))
+    events.Reload()
+    assert "samples" in events.Tags()["images"] and len(events.Images("samples")) == 2
+    assert {"lr/g", "lr/d", "D/loss"} <= set(events.Tags()["scalars"])

@@ -303,20 +303,32 @@ class Trainer:
             columns = [x] + [self.G(x, c.to(self.device)) for c in self.layout.all_fixed_conditions(k, raw)]
             rows.append(torch.cat(columns, dim=3))
         path = self.run_dir / "samples" / f"{self.step:06d}.png"
-        atomic_write_bytes(path, grid_png([torch.cat(rows)]))
+        png = grid_png([torch.cat(rows)])
+        atomic_write_bytes(path, png)
+        if (writer := self._tensorboard()) is not None:  # the same grid, beside the loss curves
+            import io
+
+            from PIL import Image
+
+            grid = torch.from_numpy(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).copy())
+            writer.add_image("samples", grid.permute(2, 0, 1), self.step)  # (3, H, W) uint8
         return path
+
+    def _tensorboard(self):
+        """The run's SummaryWriter (created on first use), or None when TensorBoard is off or missing."""
+        if self.tb is None and self.cfg.log.tensorboard and self.dist.is_main:
+            self.tb = lifecycle.tensorboard_writer(self.run_dir, True, self.logger)
+        return self.tb
 
     def log_stats(self, terms: dict[str, torch.Tensor], rate: float) -> dict:
         record = {"step": self.step, "epoch": round(self.streams[0].epochs, 3), "it_per_s": round(rate, 3)}
         record.update({k: round(float(v), 6) for k, v in terms.items()})
         if self.dist.is_main:
             self.logger.stats(record)
-            if self.cfg.log.tensorboard:
-                if self.tb is None:
-                    self.tb = lifecycle.tensorboard_writer(self.run_dir, True, self.logger)
-                for k, v in record.items() if self.tb is not None else ():
+            if (writer := self._tensorboard()) is not None:  # every loss term, D accuracy, lr/g and lr/d
+                for k, v in record.items():
                     if k != "step":
-                        self.tb.add_scalar(k, v, self.step)
+                        writer.add_scalar(k, v, self.step)
         return record
 
     # ------------------------------------------------------------------ final evaluation
