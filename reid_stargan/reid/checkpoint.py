@@ -35,7 +35,8 @@ def load_training_state(path: str | os.PathLike, device: str | torch.device = "c
 def model_from_config(cfg: ReidConfig, num_classes: int, pretrained: str | None = None) -> ReidModel:
     m = cfg.model
     return build_reid_model(m.backbone, num_classes, pretrained=m.pretrained if pretrained is None else pretrained,
-                            last_stride=m.last_stride, embed_dim=m.embed_dim, bn_neck=m.bn_neck)
+                            last_stride=m.last_stride, embed_dim=m.embed_dim, bn_neck=m.bn_neck, head=m.head,
+                            dropout=m.dropout, triplet_dim=m.triplet_dim, test_feature=m.test_feature)
 
 
 def save_inference_model(path: str | os.PathLike, model: ReidModel, cfg: ReidConfig, num_classes: int) -> None:

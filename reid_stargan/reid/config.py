@@ -17,10 +17,22 @@ from reid_stargan.data.config import DataConfig
 @dataclass
 class ModelConfig:
     backbone: str = "resnet50"  # a key of reid_stargan.reid.models.BACKBONES
-    pretrained: str = "none"  # "imagenet" (torchvision weights), "none", or a path to a state dict
+    # "imagenet" (torchvision's DEFAULT weights: IMAGENET1K_V2 for resnet50), "imagenet_v1" (the
+    # torchvision ResNets' IMAGENET1K_V1, what CamStyle / HHL trained from), "none", or a path to a state dict
+    pretrained: str = "none"
     last_stride: int = 1  # 1 doubles the last feature map (strong-baseline trick); 2 is torchvision's
-    embed_dim: int = 0  # 0: use the backbone's pooled feature directly; >0: a linear embedding first
-    bn_neck: bool = True  # BatchNorm between the triplet feature and the classifier (BNNeck)
+    # "bnneck": the strong-baseline head, [linear embedding] -> [BN neck] -> classifier (no bias).
+    # "ide": CamStyle / HHL's IDE head, FC embed_dim -> BN -> ReLU -> dropout -> classifier (with bias).
+    head: Literal["bnneck", "ide"] = "bnneck"
+    embed_dim: int = 0  # bnneck: 0 uses the pooled feature directly, >0 a linear embedding first; ide: FC width (1024)
+    bn_neck: bool = True  # bnneck head: BatchNorm between the triplet feature and the classifier (BNNeck)
+    dropout: float = 0.0  # before the classifier (IDE: 0.5)
+    # >0: a linear head of this size gives the triplet feature (HHL: 128, on the IDE's ReLU output);
+    # 0: the triplet loss sees the head's feature (bnneck: before the neck; ide: the ReLU output)
+    triplet_dim: int = 0
+    # the test feature, L2-normalised: "head" (bnneck: the neck's output; ide: the ReLU output) or
+    # "pool5" (the pooled backbone feature, CamStyle / HHL's --output_feature pool5)
+    test_feature: Literal["head", "pool5"] = "head"
 
 
 @dataclass
@@ -34,8 +46,13 @@ class LossConfig:
 
 @dataclass
 class SamplerConfig:
+    # The real-image batch of the baseline and camstyle modes: "pk" (P identities x K images) or
+    # "random" (batch_size images at random, without replacement within an epoch: the open-reid
+    # DataLoader(shuffle=True) of CamStyle's IDE). The hhl mode's triplet batch is always P x K.
+    kind: Literal["pk", "random"] = "pk"
     num_ids: int = 16  # P identities per batch (per rank under DDP)
     num_instances: int = 4  # K images per identity
+    batch_size: int = 128  # images per batch of kind "random"
 
 
 @dataclass
@@ -55,6 +72,12 @@ class CamStyleConfig:
     # Train on a CamStyle folder that generate_camstyle did not finish (camstyle_status; also the
     # hhl mode's folder): refused unless true, and then logged; metrics.json records what was used.
     allow_incomplete: bool = False
+    # Use images rendered into their source's own camera when the folder has them (generated with
+    # include_own, as stargan4reid does); CamStyle trains on the C - 1 other cameras only.
+    own_camera: bool = True
+    # One forward pass for the real images and another for the generated ones, so their BatchNorm
+    # statistics stay apart (the official CamStyleTrainer); false: one forward of the whole batch.
+    separate_forward: bool = False
 
 
 @dataclass
@@ -62,8 +85,16 @@ class HHLConfig:
     target: DataConfig = field(default_factory=DataConfig)  # the unlabelled target data set
     camstyle_root: str = ""  # the target set's CamStyle images (hhl naming); --camstyle overrides it
     num_target: int = 16  # target images per batch
-    num_views: int = 3  # camera-style versions per target image (its positives)
+    # camera-style versions per target image (its positives); 0: all it has (HHL: every camera, its
+    # own included when the set was generated with include_own)
+    num_views: int = 3
     triplet_weight: float = 0.5  # loss = source CE + 0.5 x triplet
+    # 0: the identity CE on the source P x K batch (which also serves the triplet); N > 0: CE on a
+    # separate batch of N random source images (HHL: 128), the P x K batch for the triplet only
+    ce_batch: int = 0
+    # One forward pass each for the CE batch, the source triplet batch and the target batch, so
+    # source and target BatchNorm statistics never mix (HHL's trainer); false: one mixed forward.
+    separate_forward: bool = False
 
 
 @dataclass
@@ -73,12 +104,18 @@ class InputConfig:
     flip: float = 0.5  # probability of a horizontal flip
     pad: int = 10  # pad-and-crop border in pixels (0 disables)
     erasing: float = 0.5  # random-erasing probability (0 disables)
+    # CamStyle / HHL's RandomSizedRectCrop instead of the plain resize: a crop of 64-100 % of the
+    # source image's area with aspect (h / w) 2-3, resized to (height, width); resize after 10 misses
+    sized_rect_crop: bool = False
 
 
 @dataclass
 class OptimConfig:
-    lr: float = 3.5e-4  # Adam
-    head_lr_mult: float = 1.0  # lr multiplier of the layers above the backbone (embedding, neck, classifier)
+    name: Literal["adam", "sgd"] = "adam"  # sgd: with momentum (and Nesterov), as CamStyle / HHL
+    lr: float = 3.5e-4  # of the backbone
+    # lr multiplier of the layers above the backbone (embedding, neck, triplet head, classifier);
+    # CamStyle / HHL: 10 (0.1 new layers, 0.01 base)
+    head_lr_mult: float = 1.0
     weight_decay: float = 5e-4
     epochs: int = 120
     iters_per_epoch: int = 0  # 0: ceil(real training images / (P x K)), so +CamStyle keeps the schedule
@@ -86,6 +123,8 @@ class OptimConfig:
     warmup_factor: float = 0.01
     milestones: list[int] = field(default_factory=lambda: [40, 70])  # epochs of the step decay
     gamma: float = 0.1
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = True  # sgd only (CamStyle / HHL)
 
 
 @dataclass
@@ -189,4 +228,36 @@ def _value_problems(cfg: ReidConfig) -> list[str]:
         problems.append(f"eval.batch_size must be >= 1 and eval.every >= 0, got {cfg.eval.batch_size}, {cfg.eval.every}")
     if cfg.camstyle.generated_weight < 0:
         problems.append(f"camstyle.generated_weight must be >= 0, got {cfg.camstyle.generated_weight}")
+    return problems + _recipe_problems(cfg)
+
+
+def _recipe_problems(cfg: ReidConfig) -> list[str]:
+    """The paper-recipe options: heads, random batches, SGD, HHL's separate batches."""
+    m, s, o, h, mode = cfg.model, cfg.sampler, cfg.optim, cfg.hhl, cfg.train.mode
+    problems = []
+    if m.head == "ide" and m.embed_dim < 1:
+        problems.append(f"model.head=ide needs model.embed_dim >= 1 (the FC width; IDE: 1024), got {m.embed_dim}")
+    if not 0.0 <= m.dropout < 1.0 or m.triplet_dim < 0:
+        problems.append(f"model.dropout must be in [0, 1) and model.triplet_dim >= 0, got {m.dropout}, {m.triplet_dim}")
+    if not 0.0 <= o.momentum < 1.0 or (o.name == "sgd" and o.nesterov and o.momentum == 0):
+        problems.append(f"optim.momentum must be in [0, 1) and > 0 with optim.nesterov, got {o.momentum}")
+    if s.batch_size < 1 or h.ce_batch < 0 or h.num_views < 0:
+        problems.append(f"sampler.batch_size must be >= 1, hhl.ce_batch and hhl.num_views >= 0, got "
+                        f"{s.batch_size}, {h.ce_batch}, {h.num_views}")
+    # The default epoch length counts P x K batches (trainer._Setup); other batches need it set.
+    if s.kind == "random" and mode != "hhl" and o.iters_per_epoch == 0:
+        problems.append("sampler.kind=random needs optim.iters_per_epoch > 0 (the official epoch: "
+                        "floor(training images / sampler.batch_size))")
+    if s.kind == "random" and mode != "hhl" and cfg.loss.triplet_weight > 0:
+        problems.append("sampler.kind=random batches have no identity structure for the batch-hard triplet: "
+                        "set loss.triplet_weight=0 or sampler.kind=pk")
+    if s.kind == "random" and mode == "camstyle" and cfg.camstyle.same_ids:
+        problems.append("camstyle.same_ids draws generated images of the batch's P identities: it needs "
+                        "sampler.kind=pk (set camstyle.same_ids=false with random batches)")
+    if mode == "hhl" and s.kind != "pk":
+        problems.append("train.mode=hhl trains its triplet on P x K source batches: sampler.kind must be pk "
+                        "(hhl.ce_batch gives the separate random CE batch)")
+    if mode == "hhl" and h.ce_batch > 0 and o.iters_per_epoch == 0:
+        problems.append("hhl.ce_batch > 0 needs optim.iters_per_epoch > 0 (HHL's epoch: "
+                        "floor(source training images / hhl.ce_batch))")
     return problems

@@ -1,4 +1,4 @@
-"""Training images and their augmentation: resize, flip, pad-and-crop, random erasing.
+"""Training images and their augmentation: resize or random-sized crop, flip, pad-and-crop, random erasing.
 
 Every augmentation draw comes from a generator seeded by the sample's own key (run seed, epoch,
 iteration, slot in the batch), not from a global stream. So a batch's pixels do not depend on the
@@ -26,7 +26,7 @@ from reid_stargan.data.records import Record
 from reid_stargan.reid.config import InputConfig
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Sample", "TrainImages", "augment", "check_records",
-           "make_train_loader", "random_erase", "sample_seed", "to_tensor"]
+           "make_train_loader", "random_erase", "sample_seed", "sized_rect_crop", "to_tensor"]
 
 
 class Sample(NamedTuple):
@@ -49,8 +49,12 @@ to_tensor = imagenet_tensor  # the name the tests and tools know
 
 
 def augment(img: Image.Image, cfg: InputConfig, rng: np.random.Generator) -> torch.Tensor:
-    """The training transform: resize (H, W), flip, zero-pad + random crop, normalise, random erasing."""
-    img = resize(img, (cfg.height, cfg.width))
+    """The training transform: resize (H, W) (or `sized_rect_crop`), flip, zero-pad + random crop,
+    normalise, random erasing."""
+    if cfg.sized_rect_crop:
+        img = sized_rect_crop(img, (cfg.height, cfg.width), rng)
+    else:
+        img = resize(img, (cfg.height, cfg.width))
     if rng.random() < cfg.flip:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     x = to_tensor(img)  # (3, H, W)
@@ -61,6 +65,22 @@ def augment(img: Image.Image, cfg: InputConfig, rng: np.random.Generator) -> tor
     if rng.random() < cfg.erasing:
         x = random_erase(x, rng)
     return x.contiguous()
+
+
+def sized_rect_crop(img: Image.Image, size_hw: tuple[int, int], rng: np.random.Generator,
+                    area: tuple[float, float] = (0.64, 1.0), aspect: tuple[float, float] = (2.0, 3.0),
+                    attempts: int = 10) -> Image.Image:
+    """open-reid's RandomSizedRectCrop (CamStyle / HHL): a crop of `area` x the image's area with
+    aspect h / w in `aspect`, placed at random, resized (bilinear) to `size_hw`; a plain resize when
+    `attempts` draws all fall outside the image."""
+    w0, h0 = img.size
+    for _ in range(attempts):
+        target, ratio = rng.uniform(*area) * w0 * h0, rng.uniform(*aspect)
+        h, w = int(round(np.sqrt(target * ratio))), int(round(np.sqrt(target / ratio)))
+        if w <= w0 and h <= h0:
+            left, top = int(rng.integers(0, w0 - w + 1)), int(rng.integers(0, h0 - h + 1))
+            return resize(img.crop((left, top, left + w, top + h)), size_hw)
+    return resize(img, size_hw)
 
 
 def random_erase(x: torch.Tensor, rng: np.random.Generator, area: tuple[float, float] = (0.02, 0.4),

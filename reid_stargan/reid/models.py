@@ -6,6 +6,8 @@
 
 Inputs are ImageNet-normalised (B, 3, H, W) tensors. With `bn_neck` the triplet loss sees the
 pooled feature and the classifier (and the test feature) the BatchNorm'd one (Luo et al. 2019).
+`head="ide"` is CamStyle / HHL's IDE head (FC 1024 + BN + ReLU + dropout + classifier), with
+HHL's 128-d triplet head by `triplet_dim=128`, tested on the pooled feature by `test_feature="pool5"`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def _torchvision_resnet(arch: str, pretrained: str, last_stride: int) -> tuple[n
     weights = None
     if pretrained == "imagenet":
         weights = torchvision.models.get_model_weights(arch).DEFAULT
+    elif pretrained == "imagenet_v1":  # what `pretrained=True` gave in 2018 (CamStyle, HHL); DEFAULT is V2 for ResNet-50
+        weights = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
     try:
         net = builder(weights=weights)
     except Exception as exc:  # noqa: BLE001 - network / cache failures of the weight download
@@ -38,7 +42,7 @@ def _torchvision_resnet(arch: str, pretrained: str, last_stride: int) -> tuple[n
             f"could not get the ImageNet weights of {arch} ({exc}); download them where the network "
             "allows and pass the file as model.pretrained=<path>, or use model.pretrained=none"
         ) from exc
-    if pretrained not in ("imagenet", "none"):
+    if pretrained not in ("imagenet", "imagenet_v1", "none"):
         _load_local_weights(net, pretrained)
     if last_stride == 1:
         # The first block of layer4 downsamples in its 3x3 conv (Bottleneck) / first conv (BasicBlock)
@@ -55,7 +59,7 @@ def _torchvision_resnet(arch: str, pretrained: str, last_stride: int) -> tuple[n
 
 def _load_local_weights(net: nn.Module, path: str) -> None:
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"model.pretrained: {path} is neither 'imagenet', 'none' nor a file")
+        raise FileNotFoundError(f"model.pretrained: {path} is neither 'imagenet', 'imagenet_v1', 'none' nor a file")
     state = torch_load(path)
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
@@ -172,34 +176,85 @@ def small_convnet(pretrained: str = "none", last_stride: int = 2, width: int = 3
 
 # ----------------------------------------------------------------------------- the re-ID model
 class ReidModel(nn.Module):
-    """backbone -> GAP -> [linear embedding] -> [BN neck] -> classifier."""
+    """backbone -> GAP (pool5) -> head -> [dropout] -> classifier, with an optional triplet head.
+
+    Heads: "bnneck" (strong baseline): [linear embedding] -> [BN neck]; the triplet loss sees the
+    feature before the neck. "ide" (CamStyle / HHL): FC `embed_dim` -> BN -> ReLU; the triplet loss
+    sees the ReLU output. `triplet_dim` > 0 adds HHL's linear triplet head on that feature.
+    Evaluation returns the L2-normalised `test_feature`: "head" (the neck / ReLU output) or "pool5".
+
+    `forward(x, chunks=[n1, n2])` runs the whole network on x[:n1], x[n1:n1+n2] and the rest
+    separately (BatchNorm statistics per sub-batch) and concatenates the outputs: one call, so DDP
+    sees one forward per backward.
+    """
 
     def __init__(self, backbone: nn.Module, feat_dim: int, num_classes: int, embed_dim: int = 0,
-                 bn_neck: bool = True):
+                 bn_neck: bool = True, head: str = "bnneck", dropout: float = 0.0, triplet_dim: int = 0,
+                 test_feature: str = "head"):
         super().__init__()
-        self.backbone = backbone
-        self.embedding = nn.Linear(feat_dim, embed_dim) if embed_dim > 0 else nn.Identity()
-        self.out_dim = embed_dim if embed_dim > 0 else feat_dim
-        self.neck = nn.BatchNorm1d(self.out_dim) if bn_neck else nn.Identity()
-        if bn_neck:
-            self.neck.bias.requires_grad_(False)  # BNNeck: no shift, so the feature stays centred
-        self.classifier = nn.Linear(self.out_dim, num_classes, bias=False) if num_classes > 0 else None
-        if self.classifier is not None:
+        if head not in ("bnneck", "ide") or test_feature not in ("head", "pool5"):
+            raise ValueError(f"head must be bnneck or ide and test_feature head or pool5, got {head}, {test_feature}")
+        self.backbone, self.head, self.test_feature = backbone, head, test_feature
+        if head == "ide":
+            if embed_dim < 1:
+                raise ValueError(f"the ide head needs embed_dim >= 1, got {embed_dim}")
+            # open-reid's init (CamStyle / HHL reid/models/resnet.py): kaiming fan_out, zero bias, BN 1 / 0
+            self.embedding = nn.Linear(feat_dim, embed_dim)
+            nn.init.kaiming_normal_(self.embedding.weight, mode="fan_out")
+            nn.init.zeros_(self.embedding.bias)
+            self.neck = nn.Sequential(nn.BatchNorm1d(embed_dim), nn.ReLU())
+            head_dim = embed_dim
+        else:
+            self.embedding = nn.Linear(feat_dim, embed_dim) if embed_dim > 0 else nn.Identity()
+            head_dim = embed_dim if embed_dim > 0 else feat_dim
+            self.neck = nn.BatchNorm1d(head_dim) if bn_neck else nn.Identity()
+            if bn_neck:
+                self.neck.bias.requires_grad_(False)  # BNNeck: no shift, so the feature stays centred
+        self.out_dim = feat_dim if test_feature == "pool5" else head_dim  # the test feature's size
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.triplet = None
+        if triplet_dim > 0:
+            self.triplet = nn.Linear(head_dim, triplet_dim)
+            nn.init.normal_(self.triplet.weight, std=0.001)  # HHL's init
+            nn.init.zeros_(self.triplet.bias)
+        self.classifier = None
+        if num_classes > 0:
+            self.classifier = nn.Linear(head_dim, num_classes, bias=head == "ide")
             nn.init.normal_(self.classifier.weight, std=0.001)
+            if self.classifier.bias is not None:
+                nn.init.zeros_(self.classifier.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, x: torch.Tensor, chunks: list[int] | None = None
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
         assert x.dim() == 4 and x.shape[1] == 3, f"expected (B, 3, H, W), got {tuple(x.shape)}"
-        fmap = self.backbone(x)  # (B, C, h, w)
-        feat = self.embedding(fmap.mean(dim=(2, 3)))  # (B, D)
+        if not chunks:
+            return self._forward(x)
+        sizes = [*chunks, x.shape[0] - sum(chunks)]
+        assert min(sizes) >= 0, f"chunks {chunks} do not fit a batch of {x.shape[0]}"
+        outs = [self._forward(part) for part in x.split(sizes) if len(part)]
+        if not self.training:
+            return torch.cat(outs)
+        feats = torch.cat([f for f, _ in outs])  # (B, D)
+        logits = None if self.classifier is None else torch.cat([g for _, g in outs])  # (B, N)
+        return feats, logits
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+        pool5 = self.backbone(x).mean(dim=(2, 3))  # (B, C, h, w) -> (B, C)
+        feat = self.embedding(pool5)  # (B, D)
         neck = self.neck(feat)  # (B, D)
         if not self.training:
-            return F.normalize(neck.float(), dim=1)
-        logits = self.classifier(neck) if self.classifier is not None else None  # (B, num_classes)
-        return feat, logits
+            return F.normalize((pool5 if self.test_feature == "pool5" else neck).float(), dim=1)
+        metric = feat if self.head == "bnneck" else neck  # what the triplet loss (or its head) sees
+        if self.triplet is not None:
+            metric = self.triplet(metric)  # (B, triplet_dim)
+        logits = self.classifier(self.dropout(neck)) if self.classifier is not None else None  # (B, num_classes)
+        return metric, logits
 
 
 def build_reid_model(backbone: str, num_classes: int, pretrained: str = "none", last_stride: int = 1,
-                     embed_dim: int = 0, bn_neck: bool = True) -> ReidModel:
+                     embed_dim: int = 0, bn_neck: bool = True, head: str = "bnneck", dropout: float = 0.0,
+                     triplet_dim: int = 0, test_feature: str = "head") -> ReidModel:
     """A `ReidModel` on the registered `backbone`; `num_classes` = training identities (0: no classifier)."""
     body, feat_dim = BACKBONES.get(backbone)(pretrained=pretrained, last_stride=last_stride)
-    return ReidModel(body, feat_dim, num_classes, embed_dim=embed_dim, bn_neck=bn_neck)
+    return ReidModel(body, feat_dim, num_classes, embed_dim=embed_dim, bn_neck=bn_neck, head=head, dropout=dropout,
+                     triplet_dim=triplet_dim, test_feature=test_feature)

@@ -1,18 +1,21 @@
 """The three training modes, in the MODES registry. Each builds its inputs (`build`), its batches and
 its loss; the loop in trainer.py is shared.
 
-* baseline: P x K real images; smoothed identity CE + batch-hard triplet.
+* baseline: P x K (or N random) real images; smoothed identity CE + batch-hard triplet.
 * camstyle (Zhong et al. CVPR 2018): + generated images at a share of the batch, with LSR targets
   (epsilon 0.1) for the identity loss, weighted as the official code does (mean over real + mean
   over generated) or pooled; optionally in the triplet as positives / negatives.
-* hhl (Zhong et al. ECCV 2018): source P x K + unlabelled target images with their camera-style
-  versions; loss = source identity CE + 0.5 x batch-hard triplet over source and target.
+* hhl (Zhong et al. ECCV 2018): [a separate random CE batch of source images] + source P x K +
+  unlabelled target images with their camera-style versions; loss = source identity CE + 0.5 x
+  batch-hard triplet over source P x K and target.
 
 `Mode.build(inputs)` reads what the mode trains on (CamStyle images, a target set) and returns the
 mode; `compute_loss(feats (B, D), logits (B, N), labels (B,), generated (B,), labelled (B,))` returns
 a dict of scalar tensors, "loss" being the one to back-propagate. A mode also names the set it is
-evaluated on (`eval_set`: the training set's test split, or HHL's target set) and the generated
-images it read (`camstyle`).
+evaluated on (`eval_set`: the training set's test split, or HHL's target set), the generated
+images it read (`camstyle`), and `chunks`: None for one forward pass of the whole batch, or the
+sizes of the leading sub-batches that get a forward pass of their own (the rest is the last one;
+`ReidModel.forward(x, chunks)`), so that their BatchNorm statistics never mix.
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ from reid_stargan.reid.camstyle_set import check_camstyle_complete, load_camstyl
 from reid_stargan.reid.config import LossConfig, ReidConfig
 from reid_stargan.reid.data import check_records
 from reid_stargan.reid.losses import batch_hard_triplet, smoothed_targets, soft_cross_entropy
-from reid_stargan.reid.samplers import CamStyleBatchBuilder, HHLBatchBuilder, PKBatchBuilder
+from reid_stargan.reid.samplers import (
+    CamStyleBatchBuilder,
+    HHLBatchBuilder,
+    PKBatchBuilder,
+    RandomBatchBuilder,
+)
 
 MODES = Registry("train.mode")
 
@@ -69,15 +77,19 @@ def _camstyle_location(location: str, what: str) -> str:
 class BaselineMode:
     name = "baseline"
 
-    def __init__(self, builder: PKBatchBuilder, loss_cfg: LossConfig, num_classes: int):
+    def __init__(self, builder: PKBatchBuilder | RandomBatchBuilder, loss_cfg: LossConfig, num_classes: int):
         self.builder, self.loss_cfg, self.num_classes = builder, loss_cfg, num_classes
         self.eval_set: Any = None
         self.camstyle: CamStyleInputs | None = None
+        self.chunks: list[int] | None = None  # one forward pass of the whole batch
 
     @classmethod
     def build(cls, d: ModeInputs) -> BaselineMode:
-        c = d.cfg
-        builder = PKBatchBuilder(d.train, d.label_of, c.sampler.num_ids, c.sampler.num_instances, d.seed, d.rank)
+        c, s = d.cfg, d.cfg.sampler
+        if s.kind == "random":
+            builder = RandomBatchBuilder(d.train, d.label_of, s.batch_size, d.seed, d.rank)
+        else:
+            builder = PKBatchBuilder(d.train, d.label_of, s.num_ids, s.num_instances, d.seed, d.rank)
         return cls(builder, c.loss, len(d.label_of))._evaluated_on(d.source)
 
     def _evaluated_on(self, dataset, camstyle: CamStyleInputs | None = None):
@@ -118,12 +130,18 @@ class CamStyleMode(BaselineMode):
         location = _camstyle_location(c.camstyle.root, "camstyle")
         complete = check_camstyle_complete(location, c.camstyle.allow_incomplete, d.log)
         generated = load_camstyle(location, d.train, source.num_cameras, source.name)
+        if not c.camstyle.own_camera:  # CamStyle: the C - 1 other cameras only
+            generated = [g for g in generated if g.src_camid != g.dst_camid]
         generated = d.readable(generated, c.data.verify_images, "camstyle")
         check_records(generated, f"CamStyle set {location}")
-        builder = CamStyleBatchBuilder(d.train, generated, d.label_of, c.sampler.num_ids, c.sampler.num_instances,
-                                       c.camstyle.share, d.seed, d.rank, same_ids=c.camstyle.same_ids)
+        s = c.sampler
+        builder = CamStyleBatchBuilder(d.train, generated, d.label_of, s.num_ids, s.num_instances,
+                                       c.camstyle.share, d.seed, d.rank, same_ids=c.camstyle.same_ids,
+                                       real_batch=s.batch_size if s.kind == "random" else 0)
         mode = cls(builder, c.loss, len(d.label_of), c.camstyle.lsr_epsilon, c.camstyle.triplet,
                    c.camstyle.loss_form, c.camstyle.generated_weight)
+        if c.camstyle.separate_forward:  # the official CamStyleTrainer: model(real), model(generated)
+            mode.chunks = [builder.real_size]
         return mode._evaluated_on(source, CamStyleInputs(location, len(generated), complete))
 
     def __init__(self, builder: CamStyleBatchBuilder, loss_cfg: LossConfig, num_classes: int,
@@ -193,21 +211,35 @@ class HHLMode(BaselineMode):
             flat = [Record(p, -1, -1) for vs in versions.values() for p in vs]
             ok = {r.path for r in d.readable(flat, True, "target camstyle")}
             versions = {t: [p for p in vs if p in ok] for t, vs in versions.items()}
-        builder = HHLBatchBuilder(d.train, d.label_of, versions, c.sampler.num_ids, c.sampler.num_instances,
-                                  c.hhl.num_target, c.hhl.num_views, d.seed, d.rank)
-        mode = cls(builder, c.loss, len(d.label_of), c.hhl.triplet_weight)
+        h, s = c.hhl, c.sampler
+        builder = HHLBatchBuilder(d.train, d.label_of, versions, s.num_ids, s.num_instances,
+                                  h.num_target, h.num_views, d.seed, d.rank, ce_batch=h.ce_batch)
+        mode = cls(builder, c.loss, len(d.label_of), h.triplet_weight, ce_batch=h.ce_batch,
+                   separate_forward=h.separate_forward, pk_size=builder.P * builder.K)
         images = sum(len(vs) for vs in versions.values())
         return mode._evaluated_on(target, CamStyleInputs(location, images, complete))  # cross-domain: tested on the target
 
     def __init__(self, builder: HHLBatchBuilder, loss_cfg: LossConfig, num_classes: int,
-                 triplet_weight: float = 0.5):
+                 triplet_weight: float = 0.5, ce_batch: int = 0, separate_forward: bool = False, pk_size: int = 0):
+        """The batch is [ce_batch | pk_size source | target] (`HHLBatchBuilder`); with `ce_batch` = 0 the
+        P x K source images serve both losses. `separate_forward`: one forward per part (HHL)."""
         super().__init__(builder, loss_cfg, num_classes)
-        self.triplet_weight = triplet_weight
+        self.triplet_weight, self.ce_batch = triplet_weight, ce_batch
+        if separate_forward:
+            if pk_size < 1:
+                raise ValueError("HHL separate_forward needs the P x K size (pk_size)")
+            self.chunks = [ce_batch, pk_size] if ce_batch else [pk_size]
 
     def compute_loss(self, feats, logits, labels, generated, labelled):
-        cfg = self.loss_cfg
-        eps = torch.full((int(labelled.sum()),), cfg.label_smoothing, device=labels.device)
-        id_loss = self._id_loss(logits[labelled], labels[labelled], eps)  # source images only
+        cfg, n = self.loss_cfg, self.ce_batch
+        if n:  # HHL: CE on the first n (random source) images, the triplet on the rest
+            assert bool(labelled[:n].all()), "the CE batch must be labelled source images"
+            ce_logits, ce_labels = logits[:n], labels[:n]
+            feats, labels = feats[n:], labels[n:]
+        else:
+            ce_logits, ce_labels = logits[labelled], labels[labelled]  # source images only
+        eps = torch.full((len(ce_labels),), cfg.label_smoothing, device=labels.device)
+        id_loss = self._id_loss(ce_logits, ce_labels, eps)
         # Pseudo-labels make target groups their own classes: one batch-hard triplet covers
         # target->own versions (positives), target->others and source<->target (negatives).
         triplet = batch_hard_triplet(feats, labels, cfg.triplet_margin, cfg.soft_margin)

@@ -1,4 +1,5 @@
-"""Batch builders: P identities x K images (PK), plus CamStyle images, plus HHL target groups.
+"""Batch builders: P identities x K images (PK) or N random images, plus CamStyle images, plus HHL
+target groups (and HHL's separate random CE batch).
 
 Each builder returns one epoch's batches as lists of `Sample`s, drawn from a generator seeded by
 (run seed, rank, epoch): an epoch's batches are a pure function of those three numbers, so a run
@@ -96,41 +97,95 @@ class PKBatchBuilder:
         return {"kind": type(self).__name__, "seed": self.seed, "rank": self.rank, "P": self.P, "K": self.K}
 
 
+class RandomBatchBuilder:
+    """`batch_size` images at random, without replacement within an epoch (a fresh permutation per
+    epoch): the open-reid `DataLoader(shuffle=True, drop_last=True)` batch of CamStyle's IDE and of
+    HHL's identity loss. Labels are the images' identities, as in the PK builder."""
+
+    replacement_note = ""
+
+    def __init__(self, records: Sequence, label_of: dict[int, int], batch_size: int, seed: int, rank: int = 0,
+                 stream: int = 5):
+        if len(records) < batch_size:
+            raise ValueError(f"random batches of {batch_size} images but only {len(records)} in the set")
+        self.items = [(r.path, r.pid) for r in records]
+        self.label_of, self.N, self.seed, self.rank, self.stream = label_of, batch_size, seed, rank, stream
+
+    @property
+    def batch_size(self) -> int:
+        return self.N
+
+    def epoch_batches(self, epoch: int, num_batches: int) -> list[list[Sample]]:
+        pool = _Pool(range(len(self.items)), np.random.default_rng([self.seed, self.rank, epoch, self.stream]))
+        batches = []
+        for it in range(num_batches):
+            picks = [self.items[i] for i in pool.draw(self.N)]
+            batches.append([Sample(path, self.label_of[pid], False, True, sample_seed(self.seed, epoch, it, slot, self.rank))
+                            for slot, (path, pid) in enumerate(picks)])
+        return batches
+
+    def state_dict(self) -> dict:
+        return {"kind": type(self).__name__, "seed": self.seed, "rank": self.rank, "N": self.N}
+
+
+def _reseeded(batch: list[Sample], seed: int, epoch: int, it: int, rank: int) -> list[Sample]:
+    """`batch` with every slot's augmentation seeded by its final position (parts built apart
+    would otherwise repeat each other's seeds)."""
+    return [s._replace(aug_seed=sample_seed(seed, epoch, it, slot, rank)) for slot, s in enumerate(batch)]
+
+
 def num_generated(real_batch: int, share: float) -> int:
     """Generated images to add to `real_batch` real ones so they make `share` of the batch."""
     return int(round(real_batch * share / (1.0 - share)))
 
 
 class CamStyleBatchBuilder(PKBatchBuilder):
-    """A PK batch of real images plus G generated ones, G / (PK + G) = `share`.
+    """A real batch plus G generated images, G / (real + G) = `share`; the real images come first.
 
-    With `same_ids` the generated images belong to the batch's own P identities (spread evenly,
-    so they act as cross-camera positives); otherwise they are drawn from the whole generated set.
+    The real batch is P x K, or with `real_batch` > 0 that many random images (`RandomBatchBuilder`,
+    CamStyle's IDE: 128 real + 46 generated). With `same_ids` (P x K only) the generated images
+    belong to the batch's own P identities (spread evenly, so they act as cross-camera positives);
+    otherwise they are drawn from the whole generated set, as the official CamStyle loader does.
     """
 
     def __init__(self, records: Sequence, generated: Sequence, label_of: dict[int, int], num_ids: int,
-                 num_instances: int, share: float, seed: int, rank: int = 0, same_ids: bool = True):
+                 num_instances: int, share: float, seed: int, rank: int = 0, same_ids: bool = True,
+                 real_batch: int = 0):
+        if real_batch and same_ids:
+            raise ValueError("same_ids needs P x K real batches (real_batch=0)")
+        if real_batch:  # no P x K batch is drawn: P needs no identities and K no replacement note
+            num_ids = min(num_ids, len({r.pid for r in records}))
         super().__init__(records, label_of, num_ids, num_instances, seed, rank)
+        self.random = RandomBatchBuilder(records, label_of, real_batch, seed, rank) if real_batch else None
+        if self.random is not None:
+            self.replacement_note = ""
         self.gen_by_pid: dict[int, list[str]] = defaultdict(list)
         for g in generated:
             self.gen_by_pid[g.pid].append(g.path)
         self.gen_pids = sorted(self.gen_by_pid)
-        self.G = num_generated(self.P * self.K, share)
+        self.G = num_generated(self.real_size, share)
         self.same_ids = same_ids
         if self.G and not self.gen_pids:
             raise ValueError("CamStyle mode with share > 0 needs at least one generated image")
 
     @property
+    def real_size(self) -> int:
+        return self.random.N if self.random is not None else self.P * self.K
+
+    @property
     def batch_size(self) -> int:
-        return self.P * self.K + self.G
+        return self.real_size + self.G
 
     def epoch_batches(self, epoch: int, num_batches: int) -> list[list[Sample]]:
-        real = super().epoch_batches(epoch, num_batches)
+        if self.random is not None:
+            real, pid_lists = self.random.epoch_batches(epoch, num_batches), [[]] * num_batches
+        else:
+            real, pid_lists = super().epoch_batches(epoch, num_batches), self.pid_batches(epoch, num_batches)
         rng = self._rng(epoch, 2)
         pools = {pid: _Pool(paths, rng) for pid, paths in self.gen_by_pid.items()}
         everything = _Pool([(pid, p) for pid in self.gen_pids for p in self.gen_by_pid[pid]], rng)
         out = []
-        for it, (batch, pids) in enumerate(zip(real, self.pid_batches(epoch, num_batches))):
+        for it, (batch, pids) in enumerate(zip(real, pid_lists)):
             picks: list[tuple[int, str]] = []
             if self.same_ids:
                 # G over P identities: G // P each, the remainder to identities chosen at random.
@@ -150,16 +205,20 @@ class CamStyleBatchBuilder(PKBatchBuilder):
 
 
 class HHLBatchBuilder(PKBatchBuilder):
-    """Source P x K (labelled) + T target images, each with V of its camera-style versions.
+    """[CE source batch] + source P x K (labelled) + T target images, each with V of its camera-style
+    versions (V = 0: all of them).
 
     Target groups get pseudo-labels `num_source_classes + t` (t = the group's slot in the batch),
-    so one batch-hard triplet over the whole batch gives HHL's pairs: a target image's positives are
+    so one batch-hard triplet over P x K + target gives HHL's pairs: a target image's positives are
     its own versions, its negatives every other target and source image; a source anchor's negatives
     include the target images. `target_versions` maps a target image path -> its generated paths.
+    With `ce_batch` > 0 the batch starts with that many random source images for the identity loss
+    (HHL's separate CE loader); the layout is then [ce_batch | P x K | target groups].
     """
 
     def __init__(self, records: Sequence, label_of: dict[int, int], target_versions: dict[str, list[str]],
-                 num_ids: int, num_instances: int, num_target: int, num_views: int, seed: int, rank: int = 0):
+                 num_ids: int, num_instances: int, num_target: int, num_views: int, seed: int, rank: int = 0,
+                 ce_batch: int = 0):
         super().__init__(records, label_of, num_ids, num_instances, seed, rank)
         self.targets = sorted(t for t, v in target_versions.items() if v)
         if len(self.targets) < num_target:
@@ -168,27 +227,36 @@ class HHLBatchBuilder(PKBatchBuilder):
         self.versions = target_versions
         self.T, self.V = num_target, num_views
         self.num_source_classes = len(label_of)
+        self.ce = RandomBatchBuilder(records, label_of, ce_batch, seed, rank) if ce_batch else None
+
+    @property
+    def ce_size(self) -> int:
+        return self.ce.N if self.ce is not None else 0
 
     @property
     def batch_size(self) -> int:
-        return self.P * self.K + self.T * (1 + self.V)
+        """The batch's size (with V = 0: the largest, every target image having the most versions)."""
+        views = self.V or max(len(v) for v in self.versions.values())
+        return self.ce_size + self.P * self.K + self.T * (1 + views)
 
     def epoch_batches(self, epoch: int, num_batches: int) -> list[list[Sample]]:
         source = super().epoch_batches(epoch, num_batches)
         rng = self._rng(epoch, 3)
         target_pool = _Pool(self.targets, rng)
         view_rng = self._rng(epoch, 4)
+        ce = self.ce.epoch_batches(epoch, num_batches) if self.ce is not None else None
         out = []
         for it, batch in enumerate(source):
             slot = len(batch)
             extra = []
             for t, target in enumerate(target_pool.draw(self.T)):
                 label = self.num_source_classes + t
-                views = _Pool(self.versions[target], view_rng).draw(self.V)
+                views = _Pool(self.versions[target], view_rng).draw(self.V) if self.V else list(self.versions[target])
                 for path, gen in [(target, False)] + [(v, True) for v in views]:
                     extra.append(Sample(path, label, gen, False, sample_seed(self.seed, epoch, it, slot, self.rank)))
                     slot += 1
-            out.append(batch + extra)
+            batch = batch + extra
+            out.append(batch if ce is None else _reseeded(ce[it] + batch, self.seed, epoch, it, self.rank))
         return out
 
 
