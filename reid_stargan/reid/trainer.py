@@ -37,7 +37,8 @@ TOOL = "train_reid"
 # Config keys that must not change when a run is resumed: they define the model, the images it sees
 # and the batches (a function of seed, epoch and these). Epochs, lr, loss weights may change.
 FROZEN_KEYS = ("data.name", "model", "input", "sampler", "train.mode", "train.seed", "optim.iters_per_epoch",
-               "camstyle.share", "camstyle.same_ids", "hhl.num_target", "hhl.num_views")
+               "camstyle.share", "camstyle.same_ids", "camstyle.own_camera", "camstyle.separate_forward",
+               "hhl.num_target", "hhl.num_views", "hhl.ce_batch", "hhl.separate_forward")
 
 
 class NonFiniteLossError(FloatingPointError):
