@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+import test_reliability_train_reid as reliability
+import test_reliability_train_stargan as gan_reliability
 import torch
 
 from reid_stargan.camstyle.naming import CamStyleRecord, has_generated_images, source_stem
@@ -23,19 +25,12 @@ from reid_stargan.utils.run import ResumeConfigError, flatten, ignored_differenc
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "reid" / "synthetic_cpu_baseline.yaml"
-SIZES = dict(num_train_ids=8, num_test_ids=6, num_cameras=3, images_per_id_cam=2, min_cameras_per_id=2,
-             max_cameras_per_id=3, height=64, width=32)
-FAST = ["sampler.num_ids=4", "sampler.num_instances=2", "optim.iters_per_epoch=2", "optim.epochs=2",
-        "optim.warmup_epochs=0", "optim.milestones=[100]", "train.threads=1", "train.num_workers=0",
-        "train.log_every=1", "train.checkpoint_every=1", "train.tensorboard=false", "eval.batch_size=128",
-        "train.seed=1", "train.device=cpu"]
-
-
-@pytest.fixture(scope="module")
-def src(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lifecycle") / "src"
-    make_synthetic(root, seed=0, style_strength=0.3, **SIZES)
-    return root
+SIZES = reliability.SIZES
+FAST = [*reliability.FAST, "optim.epochs=2"]  # the reliability tests' tiny re-ID runs, two epochs
+src = reliability.src  # their tiny synthetic set (a module-scoped fixture)
+# StarGAN at toy size: the reliability tests' overrides at this file's image size and iterations.
+TINY_GAN = [*gan_reliability.TINY, "gan.image_size=[64,32]", "train.num_iters=2", "train.batch_size=4",
+            "runtime.threads=1", "log.eval_images=4", "log.sample_rows=2"]
 
 
 def tiny_cfg(root: Path, *overrides: str) -> ReidConfig:
@@ -128,11 +123,7 @@ def test_generate_returns_at_once_on_a_complete_folder(tmp_path, monkeypatch):
 
     data = tmp_path / "syn"
     make_synthetic(data, seed=0, **SIZES)
-    gcfg = load_config(StarGANConfig, REPO / "configs/stargan/synthetic_cpu.yaml",
-                       [f"data.root={data}", "train.num_iters=2", "train.num_iters_decay=0", "train.seed=0",
-                        "gan.g_conv_dim=8", "gan.d_conv_dim=8", "gan.g_repeat_num=1", "gan.d_repeat_num=2",
-                        "runtime.threads=1", "runtime.num_workers=0", "log.tensorboard=false",
-                        "log.eval_images=4", "log.sample_rows=2", "train.batch_size=4"])
+    gcfg = load_config(StarGANConfig, REPO / "configs/stargan/synthetic_cpu.yaml", [f"data.root={data}", *TINY_GAN])
     generator = train_stargan(gcfg, tmp_path / "gan", progress=False)
     ds = build_dataset("market_layout", root=str(data))
     out = tmp_path / "cams"
@@ -193,10 +184,7 @@ def test_stargan_tensorboard_has_sample_grids_and_learning_rates(tmp_path):
     data = tmp_path / "syn"
     make_synthetic(data, seed=0, **SIZES)
     cfg = load_config(StarGANConfig, REPO / "configs/stargan/synthetic_cpu.yaml",
-                      [f"data.root={data}", "train.num_iters=2", "train.num_iters_decay=0", "train.seed=0",
-                       "gan.g_conv_dim=8", "gan.d_conv_dim=8", "gan.g_repeat_num=1", "gan.d_repeat_num=2",
-                       "runtime.threads=1", "runtime.num_workers=0", "log.tensorboard=true", "log.log_every=1",
-                       "log.sample_every=1", "log.eval_images=4", "log.sample_rows=2", "train.batch_size=4"])
+                      [f"data.root={data}", *TINY_GAN, "log.tensorboard=true", "log.sample_every=1"])
     train_stargan(cfg, tmp_path / "gan", progress=False)
     events = EventAccumulator(str(tmp_path / "gan" / "tb"))
     events.Reload()

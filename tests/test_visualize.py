@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from PIL import Image
+from test_eval_rerank_cli import clustered as rerank_cli_clustered
 
 from reid_stargan.cli.evaluate_reid import main as evaluate_main
 from reid_stargan.eval.evaluator import evaluate
@@ -16,12 +17,7 @@ from reid_stargan.eval.visualize import GREEN, RED, Ranking, rank_gallery, save_
 
 
 def clustered(seed, num_q, num_g, dim=16, num_ids=6, noise=1.0):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(num_ids, dim))
-    q_pids, g_pids = rng.integers(0, num_ids, num_q), rng.integers(0, num_ids, num_g)
-    q = (centres[q_pids] + noise * rng.normal(size=(num_q, dim))).astype(np.float32)
-    g = (centres[g_pids] + noise * rng.normal(size=(num_g, dim))).astype(np.float32)
-    return q, g, q_pids, g_pids, rng.integers(0, 3, num_q), rng.integers(0, 3, num_g)
+    return rerank_cli_clustered(seed, num_q, num_g, dim, num_ids, noise)  # the re-ranking tests' toy set
 
 
 def image_paths(folder, prefix, n):
