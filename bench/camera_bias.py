@@ -10,8 +10,6 @@ true cross-camera match under the standard protocol.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import torch
 
@@ -51,4 +49,8 @@ def main(run: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="a synthetic pipeline run folder (runs/NNNNN-pipeline-synthetic_cpu)")
+    main(parser.parse_args().run)

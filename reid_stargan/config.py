@@ -201,11 +201,13 @@ def replace_config(cfg: T, overrides: typing.Iterable[str]) -> T:
     return from_dict(type(cfg), apply_overrides(config_to_dict(cfg), overrides))
 
 
-def add_config_args(parser: argparse.ArgumentParser, config_required: bool = True) -> None:
-    """The flags every tool shares: --config, --set k=v ..., --dry-run."""
+def add_config_args(parser: argparse.ArgumentParser, config_required: bool = True,
+                    example: str = "gan.lambda_rec=5") -> None:
+    """The flags the config-driven tools share: --config, --set k=v ..., --dry-run (`example`: a key
+    the tool's own config has, for its --help)."""
     parser.add_argument("--config", required=config_required, help="YAML config file")
     parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[],
-                        metavar="KEY=VALUE", help="dotted overrides, e.g. --set gan.lambda_rec=5")
+                        metavar="KEY=VALUE", help=f"dotted overrides, e.g. --set {example}")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
 

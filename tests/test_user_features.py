@@ -76,3 +76,28 @@ def test_an_own_parser_loads_from_the_cli_by_module_path(tmp_path, monkeypatch):
     assert ds.name == "mine" and ds.num_cameras == 3 and len(ds.train) == 6
     with pytest.raises(DatasetError, match="cannot load the parser 'nope' from module 'my_layout'"):
         build_dataset("my_layout:nope", tmp_path)
+
+
+def test_torchrun_train_stargan_without_run_dir_shares_one_numbered_folder(tmp_path):
+    """README's torchrun command works as written: rank 0 names the folder, the others learn it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from reid_stargan.data.synthetic import make_synthetic
+
+    make_synthetic(tmp_path / "tiny", preset="tiny", seed=0)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(REPO / "tools" / "train_stargan.py"), "--config", str(REPO / "configs/stargan/synthetic_cpu.yaml"),
+           "--no-progress", "--set", f"data.root={tmp_path / 'tiny'}", f"out_root={tmp_path / 'runs'}", "tag=ddp",
+           "gan.image_size=[16,8]", "gan.g_conv_dim=8", "gan.g_repeat_num=1", "gan.d_conv_dim=8", "gan.d_repeat_num=3",
+           "train.batch_size=8", "train.n_critic=2", "train.num_iters=2", "train.num_iters_decay=0",
+           "runtime.device=cpu", "runtime.threads=1", "runtime.num_workers=0", "log.eval_images=8",
+           "log.tensorboard=false"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert [f.name for f in folders] == ["00000-ddp"]
+    assert json.loads((folders[0] / "summary.json").read_text())["world_size"] == 2

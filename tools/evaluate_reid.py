@@ -4,8 +4,8 @@
 Example::
 
     python tools/evaluate_reid.py --features feats.npz --out runs/eval
-    python tools/evaluate_reid.py --features feats.npz --rerank --metric euclidean --ap trapezoid
-    python tools/evaluate_reid.py --checkpoint model.pt --config configs/data/market.yaml --visualize 10
+    python tools/evaluate_reid.py --features feats.npz --rerank --metric euclidean   # mAP and mAP_trapezoid both
+    python tools/evaluate_reid.py --checkpoint model.pt --set data.name=market1501 data.root=/data/market1501 --visualize 10
 
 The npz holds q_feats, g_feats, q_pids, g_pids, q_camids, g_camids (and optional q_paths, g_paths).
 """

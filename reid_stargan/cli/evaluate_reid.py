@@ -3,7 +3,7 @@
 Examples::
 
     python tools/evaluate_reid.py --features feats.npz --out runs/eval            # mAP / CMC / mINP
-    python tools/evaluate_reid.py --features feats.npz --rerank --metric euclidean --ap trapezoid
+    python tools/evaluate_reid.py --features feats.npz --rerank --metric euclidean   # mAP and mAP_trapezoid both
     python tools/evaluate_reid.py --checkpoint runs/00003-reid/checkpoints/model.pt \
         --visualize 10 --out runs/eval                                             # 10 worst queries
     python tools/evaluate_reid.py --features feats.npz --rerank --visualize 8 --vis-select random --vis-seed 1
@@ -34,7 +34,6 @@ import numpy as np
 
 from reid_stargan.cli.common import add_debug_flag, non_negative_int, positive_int, run_cli
 from reid_stargan.eval.evaluator import BACKENDS, REPORTED_RANKS, evaluate
-from reid_stargan.eval.metrics import AP_MODES
 from reid_stargan.eval.retrieval import METRICS
 from reid_stargan.eval.visualize import SELECTIONS
 from reid_stargan.utils.io import atomic_write_json
@@ -55,8 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None,
                         help="folder for metrics.json and the --visualize PNGs (default: a new runs/NNNNN-eval/)")
     parser.add_argument("--metric", choices=METRICS, default="cosine")
-    parser.add_argument("--ap", choices=AP_MODES, default="finite",
-                        help="finite: torchreid/fast-reid AP; trapezoid: official Market-1501 MATLAB AP")
     parser.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--max-rank", type=positive_int, default=50)
@@ -255,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         data = features_from_checkpoint(args.checkpoint, args.config, args.overrides, args)
 
-    metrics = evaluate(*(data[k] for k in NPZ_KEYS), metric=args.metric, rerank=args.rerank, ap=args.ap,
+    metrics = evaluate(*(data[k] for k in NPZ_KEYS), metric=args.metric, rerank=args.rerank,
                        backend=args.backend, max_rank=args.max_rank, device=args.device)
     metrics["source"] = args.features or args.checkpoint
     metrics["tool"] = TOOL

@@ -27,7 +27,7 @@ from reid_stargan.utils.rundir import discard_unstarted_run, make_run_dir
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_args(p, config_required=False)
+    add_config_args(p, config_required=False, example="generate.keep_detail=true")
     p.add_argument("--seeds", type=int, default=None,
                    help="repeat the re-ID stages with N seeds (0..N-1) and report mean and std")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",

@@ -22,7 +22,7 @@ from reid_stargan.utils.distributed import init_distributed, is_main_process
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Train a re-ID model: baseline, +CamStyle or HHL.")
-    add_config_args(parser)
+    add_config_args(parser, example="optim.lr=3.5e-4 train.seed=1")
     parser.add_argument("--camstyle", default=None, metavar="DIR_OR_MANIFEST",
                         help="generated CamStyle images (overrides camstyle.root / hhl.camstyle_root)")
     parser.add_argument("--resume", default=None, metavar="RUN_DIR",

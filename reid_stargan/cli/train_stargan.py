@@ -112,6 +112,22 @@ def check_resume_domains(run_dir: Path, domains: int, saved: dict | None = None)
                          f"{domains}; resume on the same data, or start a new run")
 
 
+def _new_run_dir(cfg: StarGANConfig) -> Path:
+    """A new numbered run folder, named by rank 0; under torchrun the other ranks learn its name
+    through the process group, so all ranks write to the same folder."""
+    from reid_stargan.utils.distributed import init_distributed
+
+    info = init_distributed(cfg.runtime.device)
+    made = make_run_dir(cfg.out_root, cfg.tag) if info.is_main else None
+    if not info.distributed:
+        return made
+    import torch.distributed as dist
+
+    box = [str(made) if made else None]
+    dist.broadcast_object_list(box, src=0)
+    return Path(box[0])
+
+
 def main(argv: list[str] | None = None) -> Path | None:
     args = build_parser().parse_args(argv)
     if args.config is None and args.resume is None:
@@ -146,10 +162,9 @@ def main(argv: list[str] | None = None) -> Path | None:
     elif args.run_dir:
         run_dir = Path(args.run_dir)
         claim_run_dir(run_dir, TOOL, write=False)
-    elif int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        sys.exit("under torchrun pass --run-dir (all ranks must write to the same folder)")
     else:
-        run_dir = created = make_run_dir(cfg.out_root, cfg.tag)
+        run_dir = _new_run_dir(cfg)
+        created = run_dir if int(os.environ.get("RANK", "0")) == 0 else None  # rank 0 cleans a failed start
     try:
         path = train_stargan(cfg, run_dir, resume=True, progress=not args.no_progress, max_steps=args.max_steps,
                              overrides=args.overrides if args.resume else ())
