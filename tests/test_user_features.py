@@ -101,3 +101,15 @@ def test_torchrun_train_stargan_without_run_dir_shares_one_numbered_folder(tmp_p
     folders = sorted((tmp_path / "runs").iterdir())
     assert [f.name for f in folders] == ["00000-ddp"]
     assert json.loads((folders[0] / "summary.json").read_text())["world_size"] == 2
+
+
+def test_pipeline_prints_an_overall_eta_from_its_stages(tmp_path):
+    from reid_stargan.config import load_config
+    from reid_stargan.pipeline.config import PipelineConfig
+    from reid_stargan.pipeline.run import Pipeline
+
+    cfg = load_config(PipelineConfig, REPO / "configs/pipeline/cuhk03_cpu.yaml", ["expected_minutes=100"])
+    pipe = Pipeline(cfg, tmp_path / "run", progress=False)
+    pipe.plan = {"data": None, "stargan": None, "generate": None, "report": None}
+    pipe.timings = {"data": 60.0, "stargan": 1800.0}
+    assert pipe._eta() == "2/4 stages done, 31.0 min spent, about 69 of the expected 100 min left"

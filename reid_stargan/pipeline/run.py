@@ -100,9 +100,21 @@ class Pipeline:
         # Summed over invocations: a resumed run adds the time it spent finishing the stage.
         self.timings[name] = round(self.timings.get(name, 0.0) + time.time() - start, 2)
         atomic_write_json(self.layout.file("timings.json"), self.timings)
-        self.log.info(f"stage {name}: done in {self.timings[name]:.1f} s")
+        self.log.info(f"stage {name}: done in {self.timings[name]:.1f} s; {self._eta()}")
         self.log.stats({"stage": name, "seconds": self.timings[name]})
         return result
+
+    def _eta(self) -> str:
+        """Progress over the whole job: stages done, minutes spent, and what the config's measured
+        run time (`expected_minutes`) leaves."""
+        plan = getattr(self, "plan", None) or {}
+        done = sum(name in self.timings for name in plan)
+        spent = sum(self.timings.values()) / 60
+        text = f"{done}/{len(plan)} stages done, {spent:.1f} min spent"
+        if self.cfg.expected_minutes:
+            left = max(self.cfg.expected_minutes - spent, 0.0)
+            text += f", about {left:.0f} of the expected {self.cfg.expected_minutes:.0f} min left"
+        return text
 
     def data_config(self) -> DataConfig:
         """The data set every stage reads: the configured one, or the synthetic set this run writes."""
