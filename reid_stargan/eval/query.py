@@ -123,7 +123,7 @@ def draw_ranking(query_paths, gallery: Gallery, dist: np.ndarray, idx: np.ndarra
     """
     from PIL import Image, ImageDraw
 
-    from reid_stargan.eval.visualize import GREEN, RED, _tile
+    from reid_stargan.eval.visualize import GREEN, RED, framed_tile
     from reid_stargan.utils.io import atomic_write_bytes
 
     h, w = tile_size
@@ -134,7 +134,7 @@ def draw_ranking(query_paths, gallery: Gallery, dist: np.ndarray, idx: np.ndarra
     draw = ImageDraw.Draw(canvas)
     for row, qpath in enumerate(query_paths):
         y = gap + row * (h + text_h + gap)
-        canvas.paste(_tile(str(qpath), tile_size, None), (gap, y))
+        canvas.paste(framed_tile(str(qpath), tile_size, None), (gap, y))
         draw.text((gap, y + h + 2), "query", fill=(0, 0, 0))
         draw.text((gap, y + h + 12), Path(qpath).name[:12], fill=(0, 0, 0))
         q_pid = -1 if query_pids is None else int(query_pids[row])
@@ -145,7 +145,7 @@ def draw_ranking(query_paths, gallery: Gallery, dist: np.ndarray, idx: np.ndarra
             g_pid = int(gallery.pids[gi])
             frame = None if q_pid < 0 or g_pid < 0 else (GREEN if g_pid == q_pid else RED)
             x = gap + (slot + 1) * (w + gap) + gap
-            canvas.paste(_tile(gallery.paths[gi], tile_size, frame), (x, y))
+            canvas.paste(framed_tile(gallery.paths[gi], tile_size, frame), (x, y))
             draw.text((x, y + h + 2), f"#{slot + 1} d={dist[row, slot]:.3f}", fill=(0, 0, 0))
             draw.text((x, y + h + 12), Path(gallery.paths[gi]).name[:12], fill=(90, 90, 90))
     buffer = io.BytesIO()

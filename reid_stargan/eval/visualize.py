@@ -63,7 +63,7 @@ class Ranking:
     g_camids: np.ndarray
 
 
-def _tile(path: str, size: tuple[int, int], frame: tuple[int, int, int] | None, border: int = 4) -> Image.Image:
+def framed_tile(path: str, size: tuple[int, int], frame: tuple[int, int, int] | None, border: int = 4) -> Image.Image:
     h, w = size
     try:
         with Image.open(path) as img:
@@ -186,12 +186,12 @@ def _draw_query(ranking: Ranking, qi: int, q_path: str, g_paths: Sequence[str], 
     draw = ImageDraw.Draw(canvas)
     for i, text in enumerate(title):
         draw.text((MARGIN, MARGIN + i * line_h), text, fill=(0, 0, 0), font=font)
-    canvas.paste(_tile(q_path, tile_size, None), (MARGIN, top))
+    canvas.paste(framed_tile(q_path, tile_size, None), (MARGIN, top))
     draw.text((MARGIN, top + h + LINE_GAP), "query", fill=(0, 0, 0), font=font)
     for (slot, gi), (line1, line2) in zip(shown, labels):
         x = MARGIN + (slot + 1) * col_w + COL_GAP  # an extra gap sets the query apart
         frame = GREEN if ranking.g_pids[gi] == ranking.q_pids[qi] else RED
-        canvas.paste(_tile(g_paths[gi], tile_size, frame), (x, top))
+        canvas.paste(framed_tile(g_paths[gi], tile_size, frame), (x, top))
         draw.text((x, top + h + LINE_GAP), line1, fill=(0, 0, 0), font=font)
         draw.text((x, top + h + LINE_GAP + line_h), line2, fill=frame, font=font)
     return canvas
