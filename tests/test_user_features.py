@@ -113,3 +113,23 @@ def test_pipeline_prints_an_overall_eta_from_its_stages(tmp_path):
     pipe.plan = {"data": None, "stargan": None, "generate": None, "report": None}
     pipe.timings = {"data": 60.0, "stargan": 1800.0}
     assert pipe._eta() == "2/4 stages done, 31.0 min spent, about 69 of the expected 100 min left"
+
+
+def test_a_timm_architecture_by_name_as_backbone(tmp_path):
+    """`model.backbone: timm:<name>`: any timm model, with the user's own local weights (no downloads)."""
+    import timm
+
+    from reid_stargan.reid.models import build_reid_model
+
+    model = build_reid_model("timm:resnet18", num_classes=5, pretrained="none", last_stride=2).eval()
+    with torch.no_grad():
+        feats = model(torch.randn(2, 3, 64, 32))
+    assert feats.shape == (2, 512)
+    own = timm.create_model("resnet18", pretrained=False)
+    torch.save(own.state_dict(), tmp_path / "r18.pth")
+    loaded = build_reid_model("timm:resnet18", num_classes=5, pretrained=str(tmp_path / "r18.pth"), last_stride=2)
+    assert torch.equal(loaded.backbone.conv1.weight, own.conv1.weight)
+    with pytest.raises(ValueError, match="timm has no such architecture"):
+        build_reid_model("timm:not_a_net", num_classes=5, last_stride=2)
+    with pytest.raises(ValueError, match="would download weights"):
+        build_reid_model("timm:resnet18", num_classes=5, pretrained="imagenet", last_stride=2)

@@ -251,10 +251,44 @@ class ReidModel(nn.Module):
         return metric, logits
 
 
+def timm_backbone(name: str):
+    """`model.backbone: timm:<name>`: any timm architecture as a feature map (OSNet-like or IBN
+    models users ask for, e.g. `timm:resnet50d`, `timm:mobilenetv3_large_100`), for their own weights.
+
+    Why timm and not a hand-written OSNet / ResNet-50-IBN: it is the maintained library that defines
+    hundreds of them, and this toolkit already uses it for EfficientNet-Lite0. Weights are never
+    downloaded at run time: `pretrained` is `none` or a local state-dict file for that architecture.
+    `last_stride` is not applied (timm models differ in where their last stride is): keep it 2.
+    """
+    def factory(pretrained: str = "none", last_stride: int = 2) -> tuple[nn.Module, int]:
+        import timm
+
+        if name not in timm.list_models():
+            raise ValueError(f"model.backbone=timm:{name}: timm has no such architecture "
+                             "(timm.list_models() lists them)")
+        if last_stride != 2:
+            raise ValueError(f"model.backbone=timm:{name}: set model.last_stride=2 (the architecture's own strides)")
+        net = timm.create_model(name, pretrained=False, num_classes=0, global_pool="")
+        if pretrained == "imagenet":
+            raise ValueError(f"model.backbone=timm:{name}: pretrained=imagenet would download weights; give a "
+                             "local weights file (model.pretrained=PATH) or none")
+        if pretrained != "none":
+            if not os.path.isfile(pretrained):
+                raise FileNotFoundError(f"model.pretrained: {pretrained} is neither 'none' nor a file")
+            state = torch_load(pretrained)
+            missing, unexpected = net.load_state_dict(state.get("state_dict", state), strict=False)
+            if [k for k in missing if not k.startswith(("fc.", "classifier.", "head."))]:
+                raise ValueError(f"{pretrained}: weights do not fit timm:{name} (missing {missing[:3]})")
+        return net, net.num_features
+
+    return factory
+
+
 def build_reid_model(backbone: str, num_classes: int, pretrained: str = "none", last_stride: int = 1,
                      embed_dim: int = 0, bn_neck: bool = True, head: str = "bnneck", dropout: float = 0.0,
                      triplet_dim: int = 0, test_feature: str = "head") -> ReidModel:
     """A `ReidModel` on the registered `backbone`; `num_classes` = training identities (0: no classifier)."""
-    body, feat_dim = BACKBONES.get(backbone)(pretrained=pretrained, last_stride=last_stride)
+    factory = timm_backbone(backbone.removeprefix("timm:")) if backbone.startswith("timm:") else BACKBONES.get(backbone)
+    body, feat_dim = factory(pretrained=pretrained, last_stride=last_stride)
     return ReidModel(body, feat_dim, num_classes, embed_dim=embed_dim, bn_neck=bn_neck, head=head, dropout=dropout,
                      triplet_dim=triplet_dim, test_feature=test_feature)
