@@ -70,18 +70,24 @@ def test_a_batch_without_generated_images_is_the_real_loss():
     assert "id_generated" not in out and out["id"].item() == pytest.approx(out["id_real"].item())
 
 
+FORMS = {"cuhk03_cpu_camstyle.yaml": "pooled"}
+
+
 @pytest.mark.parametrize("name", CAMSTYLE_CONFIGS)
 def test_shipped_camstyle_configs_give_generated_images_other_targets(name):
     """With the shipped values a generated image's loss differs from the same logits as a real image's."""
     cfg = load_config(ReidConfig, CONFIGS / name)
     assert cfg.camstyle.lsr_epsilon != cfg.loss.label_smoothing, name
-    assert cfg.camstyle.loss_form == "paper" and not cfg.camstyle.triplet, name
+    # The official form everywhere, but for the CPU real-image config: pooled, chosen on held-out
+    # training identities (docs/RESULTS.md 2c: 24.50 vs 15.11 mAP with the 10k-iteration StarGAN).
+    assert cfg.camstyle.loss_form == FORMS.get(name, "paper") and not cfg.camstyle.triplet, name
     logits, labels, _ = _batch(real=2, generated=0)
     mode = CamStyleMode(None, cfg.loss, 10, cfg.camstyle.lsr_epsilon, cfg.camstyle.triplet, cfg.camstyle.loss_form)
     feats = torch.zeros(1, 4)
     as_real = mode.compute_loss(feats, logits[:1], labels[:1], torch.tensor([False]), torch.tensor([True]))["id"]
     as_generated = mode.compute_loss(feats, logits[:1], labels[:1], torch.tensor([True]), torch.tensor([True]))
-    assert abs(as_generated["id_generated"].item() - as_real.item()) > 1e-3, name
+    generated_term = as_generated["id_generated" if cfg.camstyle.loss_form == "paper" else "id"]
+    assert abs(generated_term.item() - as_real.item()) > 1e-3, name
 
 
 def test_unknown_loss_form_is_refused():
