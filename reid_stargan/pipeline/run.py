@@ -252,8 +252,11 @@ class Pipeline:
 
         saved = self._flat(yaml.safe_load(saved_path.read_text()) or {})
         now = self._flat(config_to_dict(self.cfg))
+        # With the synthetic set, data.name / data.root follow from synthetic.* (config.yaml is written
+        # again once the data stage has set them), so they are not compared.
+        derived = {"data.name", "data.root"} if self.cfg.synthetic.enabled else set()
         diffs = [f"{k}: ran {saved.get(k)!r}, now {now.get(k)!r}" for k in sorted(set(saved) | set(now))
-                 if k != "seeds" and k not in RUNTIME_KEYS and saved.get(k) != now.get(k)]
+                 if k != "seeds" and k not in RUNTIME_KEYS | derived and saved.get(k) != now.get(k)]
         if diffs:
             raise StageConfigError(f"{self.run_dir}: cannot resume, the config differs from its config.yaml: "
                                    + ", ".join(diffs) + ". Start a new run (without --resume) or resume with "
