@@ -4,10 +4,10 @@ real on a tiny set where it has not (make_holdout_split, evaluate_reid), and the
 from __future__ import annotations
 
 import importlib
-import shlex
 from pathlib import Path
 
 import pytest
+from docs_commands import fenced_blocks, tool_commands
 
 from reid_stargan.data.synthetic import make_synthetic
 
@@ -19,30 +19,11 @@ SIZES = dict(num_train_ids=6, num_test_ids=4, num_cameras=3, images_per_id_cam=2
 
 
 def guide_blocks(lang: str = "") -> list[str]:
-    """The fenced blocks of the guide whose info string is `lang` ("" for plain shell blocks)."""
-    blocks, current, kind = [], None, None
-    for line in GUIDE.read_text().splitlines():
-        if line.startswith("```"):
-            if current is None:
-                current, kind = [], line[3:].strip()
-            else:
-                if kind == lang:
-                    blocks.append("\n".join(current) + "\n")
-                current = None
-        elif current is not None:
-            current.append(line)
-    return blocks
+    return fenced_blocks(GUIDE, lang)
 
 
 def guide_commands() -> list[list[str]]:
-    """The `python tools/...` commands of the guide's shell blocks, continuation lines joined."""
-    out = []
-    for block in guide_blocks():
-        for line in block.replace("\\\n", " ").splitlines():
-            line = line.split("#", 1)[0].strip()
-            if "python tools/" in line:
-                out.append(shlex.split(line))
-    return out
+    return tool_commands(GUIDE)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +34,7 @@ def data(tmp_path_factory) -> Path:
 
 
 def test_the_guide_lists_every_tool_it_explains():
-    tools = {Path(next(a for a in cmd if a.startswith("tools/"))).stem for cmd in guide_commands()}
+    tools = {Path(cmd[0]).stem for cmd in guide_commands()}
     assert tools == {"make_holdout_split", "run_pipeline", "train_stargan", "generate_camstyle", "train_reid",
                      "evaluate_reid"}
 
@@ -70,7 +51,6 @@ def test_every_guide_command_runs(data, tmp_path, monkeypatch, capsys):
     ran = []
     for cmd in guide_commands():
         argv = [str(data) if a == "$DATA" else a.replace("$DATA", str(data)) for a in cmd]
-        argv = argv[argv.index(next(a for a in argv if a.startswith("tools/"))):]
         tool = Path(argv[0]).stem
         args = argv[1:] + (["--dry-run"] if tool in DRY_RUN_TOOLS and "--dry-run" not in argv else [])
         if tool == "make_holdout_split":  # the tiny set has 6 identities, not 150
