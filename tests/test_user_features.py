@@ -133,3 +133,19 @@ def test_a_timm_architecture_by_name_as_backbone(tmp_path):
         build_reid_model("timm:not_a_net", num_classes=5, last_stride=2)
     with pytest.raises(ValueError, match="would download weights"):
         build_reid_model("timm:resnet18", num_classes=5, pretrained="imagenet", last_stride=2)
+
+
+def test_export_gives_the_models_own_test_feature_also_pool5(tmp_path):
+    """The IDE recipes test on pool5: the exported file must give what the model gives."""
+    from reid_stargan.eval.export import ReidInference, export_torchscript
+    from reid_stargan.reid.models import build_reid_model
+
+    for feature in ("head", "pool5"):
+        model = build_reid_model("small", num_classes=5, head="ide", embed_dim=16, test_feature=feature).eval()
+        x = torch.randn(3, 3, 64, 32)
+        with torch.no_grad():
+            expected = model(x)
+            assert torch.allclose(ReidInference(model)(x), expected, atol=1e-6), feature
+        scripted = torch.jit.load(str(export_torchscript(model, tmp_path / f"{feature}.pt", 64, 32)))
+        with torch.no_grad():
+            assert torch.allclose(scripted(x), expected, atol=1e-5), feature

@@ -44,7 +44,7 @@ METADATA_FILE = "reid_stargan.json"  # TorchScript extra file / ONNX metadata ke
 
 
 class ReidInference(nn.Module):
-    """The evaluation forward of a `ReidModel` (backbone -> GAP -> embedding -> neck -> L2 norm).
+    """The evaluation forward of a `ReidModel` (backbone -> GAP -> [embedding -> neck] -> L2 norm).
 
     Holds a CPU copy of the model's modules in eval mode, so exporting never moves the caller's model
     or changes its mode.
@@ -59,12 +59,15 @@ class ReidInference(nn.Module):
         self.embedding = copy.deepcopy(model.embedding).cpu()
         self.neck = copy.deepcopy(model.neck).cpu()
         self.out_dim = int(getattr(model, "out_dim", 0))
+        # The test feature the model was trained to give: the head's (default) or pool5 (the IDE recipes).
+        self.use_pool5 = getattr(model, "test_feature", "head") == "pool5"
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fmap = self.backbone(x)  # (B, C, h, w)
-        feat = self.embedding(fmap.mean(dim=(2, 3)))  # (B, D)
-        return F.normalize(self.neck(feat).float(), dim=1)  # (B, D)
+        pool5 = self.backbone(x).mean(dim=(2, 3))  # (B, C, h, w) -> (B, C)
+        if self.use_pool5:
+            return F.normalize(pool5.float(), dim=1)  # (B, C)
+        return F.normalize(self.neck(self.embedding(pool5)).float(), dim=1)  # (B, D)
 
 
 def export_metadata(model: nn.Module, height: int, width: int, **extra) -> dict:
