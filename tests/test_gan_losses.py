@@ -98,6 +98,19 @@ def test_g_loss_terms_and_reconstruction():
     assert terms["G/loss_cls"].item() == pytest.approx(cls.item(), rel=1e-5)  # slice: columns 2, 3 ignored
     assert total.item() == pytest.approx((adv + 10 * 0.2 + cls).item(), rel=1e-5)
     torch.testing.assert_close(fake, x + 0.1)
+    assert "G/loss_identity" not in terms  # the paper's loss: no identity-mapping term, no extra forward
+
+    calls = []
+
+    def G_counted(x, c):
+        calls.append(1)
+        return G(x, c)
+
+    total_id, terms_id, _ = g_loss(G_counted, D, x, c, c, label_trg, label_type="multi", cls_slice=slice(0, 2),
+                                   lambda_cls=1.0, lambda_rec=10.0, lambda_id=5.0)
+    assert len(calls) == 3  # translation, reconstruction, and G(x, c_org) for the identity term
+    assert terms_id["G/loss_identity"].item() == pytest.approx(0.1, rel=1e-5)  # |x - (x + 0.1)|
+    assert total_id.item() == pytest.approx(total.item() + 5 * 0.1, rel=1e-5)
 
 
 def test_lr_schedule_boundaries():

@@ -84,6 +84,23 @@ def test_resume_is_exact(tiny_set, tmp_path, in_memory):
     assert straight.name == resumed.name == "generator.pt"
 
 
+def test_raising_num_iters_extends_a_finished_run_with_the_named_overrides(tiny_set, tmp_path):
+    over = ["train.num_iters=4", "train.num_iters_decay=0", "train.n_critic=1"]
+    train_stargan(tiny_cfg(tiny_set, *over), tmp_path / "x", progress=False)
+    assert json.loads((tmp_path / "x" / "summary.json").read_text())["step"] == 4
+    longer = ["train.num_iters=8", "gan.lambda_id=5"]
+    train_stargan(tiny_cfg(tiny_set, *over, *longer), tmp_path / "x", progress=False, overrides=longer)
+    summary = json.loads((tmp_path / "x" / "summary.json").read_text())
+    assert summary["finished"] and summary["step"] == summary["num_iters"] == 8
+    stats = read_stats(tmp_path / "x")
+    assert [r["step"] for r in stats] == list(range(1, 9))
+    # The identity-mapping term is on from the resumed step only, as the override asked.
+    assert [("G/loss_identity" in r) for r in stats] == [False] * 4 + [True] * 4
+    (record,) = [json.loads(line) for line in (tmp_path / "x" / "config_changes.jsonl").read_text().splitlines()]
+    assert record["at_step"] == 4
+    assert record["changes"]["train.num_iters"] == [4, 8] and record["changes"]["gan.lambda_id"] == [0.0, 5.0]
+
+
 def test_resume_refuses_a_different_model(tiny_set, tmp_path):
     train_stargan(tiny_cfg(tiny_set, "train.num_iters=4", "train.num_iters_decay=0"), tmp_path / "r",
                   progress=False, max_steps=2)

@@ -41,6 +41,7 @@ class GanConfig:
     lambda_cls: float = 1.0
     lambda_rec: float = 10.0
     lambda_gp: float = 10.0
+    lambda_id: float = 0.0  # CamStyle's identity-mapping loss |x - G(x, c_org)|_1; 0 = the paper's StarGAN
 
 
 @dataclass
@@ -122,8 +123,8 @@ class StarGANConfig:
             problems.append(f"log.sample_rows and log.eval_images must be >= 1, got {lg.sample_rows}, {lg.eval_images}")
         if r.num_workers < 0 or r.threads < 0:  # the loader would refuse them without naming the key
             problems.append(f"runtime.num_workers and runtime.threads must be >= 0, got {r.num_workers}, {r.threads}")
-        if min(g.lambda_cls, g.lambda_rec, g.lambda_gp) < 0:
-            problems.append("gan.lambda_cls, gan.lambda_rec and gan.lambda_gp must be >= 0")
+        if min(g.lambda_cls, g.lambda_rec, g.lambda_gp, g.lambda_id) < 0:
+            problems.append("gan.lambda_cls, gan.lambda_rec, gan.lambda_gp and gan.lambda_id must be >= 0")
         if problems:
             raise ValueError("; ".join(problems))
 

@@ -2,6 +2,11 @@
 
     L_D = -E[D_src(x)] + E[D_src(G(x, c'))] + lambda_cls * L_cls(D_cls(x), c) + lambda_gp * GP
     L_G = -E[D_src(G(x, c'))] + lambda_cls * L_cls(D_cls(G(x, c')), c') + lambda_rec * |x - G(G(x, c'), c)|_1
+          [+ lambda_id * |x - G(x, c)|_1]
+
+The bracketed identity-mapping term is not StarGAN's (its weight is 0 by default, which is the paper).
+It is the loss CamStyle added to CycleGAN (after Taigman et al., ICLR 2017) so that a camera-style
+translation keeps the colours of the person: asked for the image's own camera, G must return the image.
 
 `L_cls` is BCE-with-logits summed over attributes and averaged over the batch for multi-label
 domains (CelebA), cross-entropy for one-of-N domains (cameras, RaFD expressions). With several data
@@ -78,10 +83,12 @@ def d_loss(D: Module, x_real: torch.Tensor, x_fake: torch.Tensor, label_org: tor
 
 def g_loss(G: Module, D: Module, x_real: torch.Tensor, c_org: torch.Tensor, c_trg: torch.Tensor,
            label_trg: torch.Tensor, *, label_type: str, cls_slice: slice = slice(None), lambda_cls: float = 1.0,
-           lambda_rec: float = 10.0) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+           lambda_rec: float = 10.0, lambda_id: float = 0.0
+           ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """Generator loss on a batch. Returns (total, {term: detached value}, x_fake detached).
 
     c_org / c_trg are G's condition vectors (B, g_dim); label_trg the raw target labels for D's classifier.
+    With lambda_id = 0 (the paper) the identity-mapping forward is skipped, so the step costs what it did.
     """
     x_fake = G(x_real, c_trg)  # (B, 3, H, W)
     out_src, out_cls = D(x_fake)
@@ -90,5 +97,10 @@ def g_loss(G: Module, D: Module, x_real: torch.Tensor, c_org: torch.Tensor, c_tr
     x_rec = G(x_fake, c_org)
     loss_rec = (x_real.float() - x_rec.float()).abs().mean()
     total = loss_fake + lambda_rec * loss_rec + lambda_cls * loss_cls
-    terms = {"G/loss_fake": loss_fake, "G/loss_cls": loss_cls, "G/loss_rec": loss_rec, "G/loss": total}
+    terms = {"G/loss_fake": loss_fake, "G/loss_cls": loss_cls, "G/loss_rec": loss_rec}
+    if lambda_id > 0:
+        loss_id = (x_real.float() - G(x_real, c_org).float()).abs().mean()
+        total = total + lambda_id * loss_id
+        terms["G/loss_identity"] = loss_id
+    terms["G/loss"] = total
     return total, {k: v.detach() for k, v in terms.items()}, x_fake.detach()

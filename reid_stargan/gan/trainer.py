@@ -237,7 +237,8 @@ class Trainer:
                 with self._autocast():
                     total, g_terms, _ = g_loss(
                         self.G_run, self.D_run, x_real, c_org, c_trg, label_trg, label_type=spec.label_type,
-                        cls_slice=sl, lambda_cls=lam.lambda_cls, lambda_rec=lam.lambda_rec)
+                        cls_slice=sl, lambda_cls=lam.lambda_cls, lambda_rec=lam.lambda_rec,
+                        lambda_id=lam.lambda_id)
                 self.g_opt.zero_grad(set_to_none=True)
                 total.backward()
                 self._sync_grads(self.G.parameters())
@@ -447,11 +448,13 @@ def _check_finite(terms: dict[str, torch.Tensor], step: int, last_good: str) -> 
 
 
 # ---------------------------------------------------------------------- entry point
-def _finished(run_dir: Path) -> bool:
+def _finished(run_dir: Path, num_iters: int) -> bool:
+    """Finished at `num_iters` or more: a caller who raises train.num_iters extends the run instead."""
     summary = run_dir / "summary.json"
     if not summary.is_file() or not (run_dir / "checkpoints" / "generator.pt").is_file():
         return False
-    return bool(json.loads(summary.read_text()).get("finished"))
+    summary = json.loads(summary.read_text())
+    return bool(summary.get("finished")) and summary.get("num_iters", 0) >= num_iters
 
 
 def resume_state(cfg: StarGANConfig, last: Path, overrides=()) -> tuple[dict, StarGANConfig, dict]:
@@ -482,7 +485,8 @@ def train_stargan(cfg: StarGANConfig, run_dir: str | Path, resume: bool = True, 
     cfg = copy.deepcopy(cfg)
     cfg.validate()
     run_dir = Path(run_dir)
-    info = lifecycle.open_run(run_dir, TOOL, cfg.runtime.device, _finished)
+    info = lifecycle.open_run(run_dir, TOOL, cfg.runtime.device,
+                              lambda folder: _finished(folder, cfg.train.num_iters))
     if info is None:
         return run_dir / "checkpoints" / "generator.pt"
     last = run_dir / "checkpoints" / "last.pt"
