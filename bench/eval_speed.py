@@ -30,7 +30,7 @@ import torch
 
 from reid_stargan.eval import evaluate, evaluator
 from reid_stargan.eval.metrics import eval_reference
-from reid_stargan.eval.retrieval import DistanceComputer, inner_products, pairwise_distance
+from reid_stargan.eval.retrieval import DistanceComputer, faiss_available, inner_products, pairwise_distance
 
 SIZES = {  # name: (num_query, num_gallery, num_ids)
     "tiny": (300, 2000, 100),
@@ -168,6 +168,15 @@ def bench_exact(name: str, data, reference_queries: int | None) -> dict:
     result["fast_peak_extra_mb"] = max(result["validate_peak_extra_mb"], result["stream_peak_extra_mb"])
     result["fast_over_matmul"] = round(result["fast_s"] / result["matmul_s"], 3)
     result["metrics"] = summary(fast)
+    # The two exact backends side by side (#14: FAISS within 1.5x of torch, agreeing to 1e-4).
+    if faiss_available():
+        by_backend = {b: timed(evaluate, q, g, q_pids, g_pids, q_cams, g_cams, backend=b) for b in ("torch", "faiss")}
+        result.update({f"{b}_s": round(t, 3) for b, (_, t) in by_backend.items()})
+        result["faiss_over_torch"] = round(result["faiss_s"] / result["torch_s"], 3)
+        metrics = [m for m, _ in by_backend.values()]
+        result["faiss_vs_torch_max_abs_diff"] = max(
+            [abs(metrics[0][k] - metrics[1][k]) for k in ("mAP", "mINP")]
+            + [float(np.max(np.abs(np.subtract(metrics[0]["cmc"], metrics[1]["cmc"]))))])
 
     # Reference on all queries (Market size) or on a query subset (big sizes: the full matrix is GBs).
     sub = np.arange(len(q)) if reference_queries is None else np.random.default_rng(1).choice(

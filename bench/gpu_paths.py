@@ -93,7 +93,7 @@ def evaluation(device: str, num_q: int, num_g: int, dim: int) -> None:
     qf = centres[q_pids] + rng.standard_normal((num_q, dim)).astype(np.float32)
     gf = centres[g_pids] + rng.standard_normal((num_g, dim)).astype(np.float32)
     cpu = evaluate(qf, gf, q_pids, g_pids, q_cams, g_cams, backend="torch", device="cpu")
-    for backend in ("torch", "faiss"):
+    for backend in ("torch", "faiss", "auto"):
         t0 = time.perf_counter()
         try:
             got = evaluate(qf, gf, q_pids, g_pids, q_cams, g_cams, backend=backend, device=device)

@@ -17,11 +17,15 @@ report.
 
 Backends (all exact; they differ in speed and memory, and agree to float rounding):
 
-* ``"torch"`` (what ``"auto"`` picks): query chunks x whole gallery by one matrix product, then the ranks
-  of the true matches by counting (:func:`reid_stargan.eval.metrics.positive_ranks_chunk`); memory is
-  the features plus one chunk, whatever the gallery size. Runs on ``device`` (CUDA works).
-* ``"faiss"``: FAISS flat index (GPU / multi-GPU sharded when faiss-gpu sees GPUs), top-k search with k
-  grown per query until all its true matches are inside the returned prefix.
+* ``"faiss"`` (what ``"auto"`` picks when FAISS is installed, unless ``device`` is CUDA and FAISS
+  sees no GPU): query chunks x whole gallery, each tile
+  computed by FAISS's brute-force distance kernels (on the GPU with faiss-gpu), then the ranks of the
+  true matches by counting (:func:`reid_stargan.eval.metrics.positive_ranks_chunk`); memory is the
+  features plus one chunk, whatever the gallery size. mAP needs the rank of *every* true match, deep
+  in the list, so a top-k search does not fit it: the k-growing flat search this replaced took 3x the
+  torch path's time at Market size. FAISS's kNN search serves the query tool and approximate (IVF)
+  search instead (:mod:`.retrieval`).
+* ``"torch"``: the same tiles by one torch matrix product; runs on ``device`` (CUDA works).
 * ``"reference"``: full distance matrix and a stable sort of every row (torchreid style); small sets.
 """
 
@@ -42,9 +46,10 @@ from .metrics import (
 from .retrieval import (
     DEFAULT_CHUNK_ELEMS,
     METRICS,
-    build_faiss_index,
-    faiss_search,
+    faiss_available,
+    faiss_gpu_count,
     iter_distance_chunks,
+    iter_faiss_distance_chunks,
     pairwise_distance,
 )
 
@@ -108,45 +113,13 @@ def _ranks_from_chunks(chunks, q_pids, q_camids, match_index: QueryMatchIndex):
     return np.concatenate(ranks), np.concatenate(rows)
 
 
-def _faiss_positive_ranks(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, metric, max_rank):
-    """Exact hit ranks from FAISS flat top-k lists; k grows (x4) for queries not yet resolved.
-
-    A query is resolved when all its true matches are in the returned list and its worst match is
-    strictly closer than the list's last item (so the list is an exact prefix of the ranking).
-    """
-    index = build_faiss_index(np.asarray(g_feats), metric, "flat")
-    num_g = len(g_feats)
-    removed_everywhere = g_pids == -1
-    num_true = {}
-    for qi, (pid, cam) in enumerate(zip(q_pids, q_camids, strict=True)):
-        num_true[qi] = int(np.sum((g_pids == pid) & (g_camids != cam) & ~removed_everywhere))
-    hits: dict[int, np.ndarray] = {}
-    pending = np.array([qi for qi, n in num_true.items() if n > 0], dtype=np.int64)
-    k = min(num_g, max(4 * max_rank, 256))
-    while len(pending):
-        dist, idx = faiss_search(index, np.asarray(q_feats)[pending], k, metric)
-        unresolved = []
-        for row, qi in enumerate(pending):
-            d, i = dist[row], idx[row]
-            keep = i >= 0
-            d, i = d[keep], i[keep]
-            order = np.lexsort((i, d))  # ties broken by gallery index, as in the reference
-            d, i = d[order], i[order]
-            valid = (g_pids[i] != -1) & ~((g_pids[i] == q_pids[qi]) & (g_camids[i] == q_camids[qi]))
-            is_hit = (g_pids[i] == q_pids[qi])[valid]
-            hit_ranks = np.flatnonzero(is_hit)
-            complete = k >= num_g or (len(hit_ranks) == num_true[qi]
-                                      and d[valid][hit_ranks[-1]] < d[-1])
-            if complete:
-                hits[int(qi)] = hit_ranks
-            else:
-                unresolved.append(qi)
-        pending = np.asarray(unresolved, dtype=np.int64)
-        k = min(num_g, 4 * k)
-    ordered = sorted(hits)
-    ranks = np.concatenate([hits[qi] for qi in ordered]) if ordered else np.zeros(0, np.int64)
-    rows = np.concatenate([np.full(len(hits[qi]), qi) for qi in ordered]) if ordered else np.zeros(0, np.int64)
-    return ranks, rows
+def _auto_backend(device) -> str:
+    """FAISS when installed, except on a CUDA device that FAISS cannot use (faiss-cpu): torch's tiles there."""
+    if not faiss_available():
+        return "torch"
+    if torch.device(device).type == "cuda" and faiss_gpu_count() == 0:
+        return "torch"
+    return "faiss"
 
 
 def evaluate(
@@ -190,7 +163,7 @@ def evaluate(
     q_pids, g_pids, q_camids, g_camids = validate_inputs(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids)
     num_q, num_g = len(q_feats), len(g_feats)
     if backend == "auto":
-        backend = "torch"
+        backend = _auto_backend(device)
 
     if rerank:
         from .rerank import rerank_distance_chunks
@@ -212,12 +185,11 @@ def evaluate(
     elif backend == "reference":
         raw = eval_reference(pairwise_distance(q_feats, g_feats, metric), q_pids, g_pids, q_camids, g_camids,
                              max_rank)
-    elif backend == "faiss":
-        ranks, rows = _faiss_positive_ranks(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, metric,
-                                            max_rank)
-        raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank)
     else:
-        chunks = iter_distance_chunks(q_feats, g_feats, metric, chunk_elems, device)
+        if backend == "faiss":
+            chunks = iter_faiss_distance_chunks(q_feats, g_feats, metric, chunk_elems)
+        else:
+            chunks = iter_distance_chunks(q_feats, g_feats, metric, chunk_elems, device)
         ranks, rows = _ranks_from_chunks(chunks, q_pids, q_camids, QueryMatchIndex(g_pids, g_camids))
         raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank)
 

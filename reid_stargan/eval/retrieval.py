@@ -133,6 +133,47 @@ def iter_distance_chunks(
         yield start, end, computer(q[start:end])
 
 
+def iter_faiss_distance_chunks(q, g, metric: str = "cosine", chunk_elems: int = DEFAULT_CHUNK_ELEMS,
+                               use_gpu: bool | None = None) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """As :func:`iter_distance_chunks`, with each (B, G) tile computed by FAISS's brute-force kernels.
+
+    On CPU that is ``faiss.pairwise_distances`` (BLAS; its own L2 kernel for euclidean), on a GPU
+    ``faiss.pairwise_distance_gpu`` when faiss-gpu sees one (``use_gpu`` None = auto). Cosine
+    normalises the gallery once (a float32 copy, G x D) and each query chunk.
+    """
+    import faiss
+
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
+    g = _faiss_rows(g, metric)
+    num_gpus = faiss_gpu_count()
+    if use_gpu and num_gpus == 0:
+        raise RuntimeError("use_gpu=True but FAISS sees no GPU (is faiss-gpu installed?)")
+    if use_gpu is None:
+        use_gpu = num_gpus > 0
+    resources = faiss.StandardGpuResources() if use_gpu else None
+    step = query_chunk_size(len(q), len(g), chunk_elems)
+    for start in range(0, len(q), step):
+        end = min(len(q), start + step)
+        qc = _faiss_rows(q[start:end], metric)
+        if resources is not None:
+            dist = faiss.pairwise_distance_gpu(resources, qc, g, metric=faiss_metric)
+        else:
+            dist = faiss.pairwise_distances(qc, g, metric=faiss_metric)
+        if metric == "cosine":
+            np.subtract(1.0, dist, out=dist)
+        yield start, end, torch.from_numpy(dist)
+
+
+def _faiss_rows(x, metric: str) -> np.ndarray:
+    """float32 C-contiguous numpy rows, L2-normalised for cosine (FAISS takes numpy only)."""
+    x = np.ascontiguousarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
+    if metric == "cosine":
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return x
+
+
 def faiss_available() -> bool:
     try:
         import faiss  # noqa: F401
@@ -141,7 +182,10 @@ def faiss_available() -> bool:
     return True
 
 
-def _faiss_gpu_count(faiss) -> int:
+def faiss_gpu_count() -> int:
+    """GPUs that FAISS can use: 0 with faiss-cpu (its get_num_gpus may be missing there)."""
+    import faiss
+
     return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
 
 
@@ -156,9 +200,7 @@ def build_faiss_index(g: np.ndarray, metric: str = "cosine", index: str = "flat"
 
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    g = np.ascontiguousarray(g, dtype=np.float32)
-    if metric == "cosine":
-        g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    g = _faiss_rows(g, metric)
     dim = g.shape[1]
     faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
     if index == "flat":
@@ -172,7 +214,7 @@ def build_faiss_index(g: np.ndarray, metric: str = "cosine", index: str = "flat"
         raise ValueError(f"index must be 'flat' or 'ivf', got {index!r}")
     cpu_index.add(g)
 
-    num_gpus = _faiss_gpu_count(faiss)
+    num_gpus = faiss_gpu_count()
     if use_gpu is None:
         use_gpu = num_gpus > 0
     if use_gpu and num_gpus == 0:
@@ -192,10 +234,7 @@ def faiss_search(index, q: np.ndarray, k: int, metric: str = "cosine"):
     Distances follow this module's convention (cosine distance / squared Euclidean), ascending;
     missing results (IVF) have idx -1 and dist +inf.
     """
-    q = np.ascontiguousarray(q, dtype=np.float32)
-    if metric == "cosine":
-        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    scores, idx = index.search(q, k)
+    scores, idx = index.search(_faiss_rows(q, metric), k)
     dist = 1.0 - scores if metric == "cosine" else scores
     dist = np.where(idx < 0, np.inf, dist).astype(np.float32)
     return dist, idx.astype(np.int64)
