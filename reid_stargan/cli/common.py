@@ -6,7 +6,7 @@ into one line naming the file, key or value, and exit code 2. Anything else is a
 line too, with exit code 1 and a request to report it. `--debug` or `REID_STARGAN_DEBUG=1` shows the
 full traceback instead, for bug reports::
 
-    REID_STARGAN_DEBUG=1 python tools/train_reid.py --config ...
+    REID_STARGAN_DEBUG=1 python tools/train_reid.py --config configs/reid/synthetic_cpu_baseline.yaml
 """
 
 from __future__ import annotations
