@@ -108,3 +108,26 @@ def test_a_stopped_stage_is_refused_unless_it_wrote_nothing(finished, tmp_path):
     Pipeline(changed, stopped, progress=False).run()
     assert json.loads(record_path.read_text())["settings"]["optim.lr"] == 0.002
     assert json.loads((stopped / "reid" / "baseline-s0" / "metrics.json").read_text())["schedule"]["epochs"] == 2
+
+
+def test_a_key_newer_than_the_records_counts_only_off_its_default(finished, tmp_path, capsys):
+    """A record written before a config key existed: the key at its default (the old behaviour) resumes;
+    set to another value, it is a difference like any other."""
+    older = tmp_path / "older"
+    shutil.copytree(finished, older)
+    for name in ("stargan", "generate", "reid-camstyle-s0"):
+        path = older / "stages" / f"{name}.json"
+        record = json.loads(path.read_text())
+        record["settings"] = {k: v for k, v in record["settings"].items() if not k.endswith("gan.lambda_id")}
+        path.write_text(json.dumps(record))
+    status = Pipeline(tiny_cfg(), older, progress=False).status()
+    assert [r["stage"] for r in status] == ["data", "stargan", "generate", "reid-baseline-s0", "reid-camstyle-s0",
+                                            "report"]
+    assert all(r["done"] for r in status), status
+    assert cli(["--resume", str(older), "--dry-run"]) == 0
+    assert "stargan           done    " in capsys.readouterr().out
+    cfg = tiny_cfg()
+    cfg = replace(cfg, stargan=replace(cfg.stargan, overrides=[*cfg.stargan.overrides, "gan.lambda_id=5"]))
+    assert not next(r for r in Pipeline(cfg, older, progress=False).status() if r["stage"] == "stargan")["done"]
+    with pytest.raises(StageConfigError, match=r"stage stargan \(finished\): gan.lambda_id: ran '\(unset\)', now 5.0"):
+        Pipeline(cfg, older, progress=False).run()

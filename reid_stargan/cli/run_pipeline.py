@@ -9,7 +9,10 @@ Example (the CPU demo on the built-in synthetic set, what `make demo` runs)::
 A stopped run continues with --resume: finished stages are skipped. Each stage records the settings
 it ran with (RUN_DIR/stages/<stage>.json); a resume whose config (--config, --set, or an edited tool
 config file) gives a started stage other settings is refused, listing the differences, and nothing
-is run or rewritten. Worker and thread counts and log intervals may change.
+is run or rewritten. Worker and thread counts and log intervals may change. With --dry-run, --resume
+prints the stage table: each stage, done or to run, and its output:
+
+    python tools/run_pipeline.py --resume runs/00004-pipeline-synthetic_cpu --dry-run
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def format_status(rows: list[dict]) -> str:
+    """The stage table: one line per stage, done or to run, and its output."""
+    width = max(len(r["stage"]) for r in rows)
+    return "\n".join(f"{r['stage']:<{width}}  {'done  ' if r['done'] else 'to run'}  {r['output']}" for r in rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.config is None and args.resume is None:
@@ -50,12 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    if args.dry_run:
-        print(dump_config_yaml(cfg))
-        return 0
     # Tool config paths are resolved against the pipeline config's folder once, so the run folder's
     # config.yaml is enough to resume.
-    cfg = resolve_tool_paths(cfg, config_path.resolve().parent)
+    resolved = resolve_tool_paths(cfg, config_path.resolve().parent)
+    if args.dry_run:
+        print(dump_config_yaml(cfg))
+        if args.resume:  # what a resume would do: which stages are done, which would run
+            print(format_status(Pipeline(resolved, Path(args.resume), progress=False).status()))
+        return 0
+    cfg = resolved
     created = None if args.resume else make_run_dir(cfg.out_root, f"pipeline-{cfg.name}")
     run_dir = Path(args.resume) if args.resume else created
     pipeline = Pipeline(cfg, run_dir, progress=not args.no_progress)

@@ -28,7 +28,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reid_stargan.camstyle.naming import has_generated_images
@@ -50,6 +51,24 @@ RUNTIME_KEYS = frozenset({
 
 class StageConfigError(ValueError):
     """A resume whose config differs from what started stages ran with (the message lists it)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One row of the pipeline's stage table.
+
+    `settings` (None: nothing to record, e.g. the report) are what the stage runs with; `reads` the
+    stages whose outputs it reads, whose settings count as its own. `run(results)` gets the values the
+    earlier stages returned, by name. `started(output)` says whether an unfinished stage left outputs.
+    """
+
+    name: str
+    output: Path
+    run: Callable[[dict], object]
+    settings: dict | None = None
+    reads: tuple[str, ...] = ()
+    started: Callable[[Path], bool] = lambda output: (output / "checkpoints" / "last.pt").is_file()
+    defaults: dict | None = None  # the settings' defaults: a key newer than a record counts only if not at it
 
 
 def resolve_tool_paths(cfg: PipelineConfig, config_dir: Path) -> PipelineConfig:
@@ -147,27 +166,50 @@ class Pipeline:
         return self._tool_config(StarGANConfig, self.cfg.face.stargan,
                                  [f"data.root={root}", f"train.seed={self.cfg.stargan_seed}"])
 
-    # ------------------------------------------------------------------ stage records
-    def stage_plan(self) -> dict[str, tuple[dict, list[str]]]:
-        """Stage name -> (the settings it runs with, the stages whose outputs it reads)."""
-        c = self.cfg
+    # ------------------------------------------------------------------ the stage table
+    def stage_table(self) -> list[Stage]:
+        """Every stage in the order it runs: its name, output, settings, inputs and what runs it.
+
+        A stage is done when its output is complete, which the stage itself decides (each returns at
+        once on a finished output), and its record in `stages/` matches what it would run with now.
+        """
+        c, layout = self.cfg, self.layout
         synthetic = {"synthetic": config_to_dict(c.synthetic)} if c.synthetic.enabled else {}
-        plan: dict[str, tuple[dict, list[str]]] = {
-            "data": ({**synthetic, "data": config_to_dict(self.data_config())}, []),
-            "stargan": (config_to_dict(self.stargan_config()), ["data"]),
-            "generate": ({"generate": config_to_dict(c.generate)}, ["data", "stargan"]),
-        }
+        reid_defaults = config_to_dict(type(self.reid_config("baseline", c.seeds[0]))())
+        table = [
+            Stage("data", Path(self.data_config().root), lambda r: self.make_data(),
+                  {**synthetic, "data": config_to_dict(self.data_config())},
+                  started=lambda out: c.synthetic.enabled and out.exists()),
+            Stage("stargan", layout.stargan, lambda r: self.train_stargan(), config_to_dict(self.stargan_config()),
+                  ("data",), defaults=config_to_dict(type(self.stargan_config())())),
+            Stage("generate", layout.camstyle, lambda r: self.generate(r["stargan"]),
+                  {"generate": config_to_dict(c.generate)}, ("data", "stargan"), started=has_generated_images),
+        ]
         for seed in c.seeds:
-            plan[f"reid-baseline-s{seed}"] = (config_to_dict(self.reid_config("baseline", seed)), ["data"])
-            plan[f"reid-camstyle-s{seed}"] = ({**config_to_dict(self.reid_config("camstyle", seed)),
-                                               "camstyle_dir": str(self.layout.camstyle)}, ["data", "generate"])
+            table.append(Stage(f"reid-baseline-s{seed}", layout.reid("baseline", seed),
+                               lambda r, s=seed: self.train_reid("baseline", s, None),
+                               config_to_dict(self.reid_config("baseline", seed)), ("data",), defaults=reid_defaults))
+            table.append(Stage(f"reid-camstyle-s{seed}", layout.reid("camstyle", seed),
+                               lambda r, s=seed: self.train_reid("camstyle", s, r["generate"]),
+                               {**config_to_dict(self.reid_config("camstyle", seed)),
+                                "camstyle_dir": str(layout.camstyle)}, ("data", "generate"), defaults=reid_defaults))
         if c.face.enabled:
-            plan["face"] = ({**config_to_dict(self.face_config()), "fixture_images": c.face.fixture_images,
-                             "fixture_size": c.face.fixture_size}, [])
+            table.append(Stage("face", layout.face, lambda r: self.face_setting(),
+                               {**config_to_dict(self.face_config()), "fixture_images": c.face.fixture_images,
+                                "fixture_size": c.face.fixture_size}, defaults=config_to_dict(type(self.face_config())())))
         if c.quality.enabled:
-            plan["quality"] = ({"quality": config_to_dict(c.quality)},
-                               ["data", "stargan", "generate", f"reid-baseline-s{c.seeds[0]}"])
-        return {name: (self._flat(settings), inputs) for name, (settings, inputs) in plan.items()}
+            table.append(Stage("quality", layout.file("quality.json"),
+                               lambda r: self.quality(r["stargan"], r["generate"]), {"quality": config_to_dict(c.quality)},
+                               ("data", "stargan", "generate", f"reid-baseline-s{c.seeds[0]}"),
+                               started=lambda out: out.is_file()))
+        table.append(Stage("report", layout.file("report.md"), self._report))
+        return table
+
+    def stage_plan(self, table: list[Stage] | None = None) -> dict[str, tuple[dict, list[str]]]:
+        """Stage name -> (the settings it runs with, the stages whose outputs it reads), recorded stages only."""
+        table = table or self.stage_table()
+        self.defaults = {st.name: self._flat(st.defaults or {}) for st in table}
+        return {st.name: (self._flat(st.settings), list(st.reads)) for st in table if st.settings is not None}
 
     def _flat(self, tree: dict, prefix: str = "") -> dict:
         """Dotted keys; paths inside the run folder written relative to it, so a moved run still resumes."""
@@ -195,20 +237,47 @@ class Pipeline:
     def _record_path(self, name: str) -> Path:
         return self.layout.stages / f"{name}.json"
 
+    def _record(self, name: str) -> dict | None:
+        path = self._record_path(name)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def _differences(self, name: str, plan: dict, record: dict) -> list[str]:
+        """What a stage ran with (its record) against what it would run with now, runtime keys aside.
+
+        A key the record lacks was added to the toolkit after the stage ran; its default keeps the old
+        behaviour, so it is a difference only when the config now sets it to something else.
+        """
+        ran, now = record["settings"], self._fingerprint(name, plan)
+        defaults = self._fingerprint(name, {n: (d, plan.get(n, ({}, []))[1]) for n, d in self.defaults.items()})
+        return [f"{k}: ran {ran.get(k, '(unset)')!r}, now {now.get(k, '(unset)')!r}" for k in sorted(set(ran) | set(now))
+                if k.split(":")[-1] not in RUNTIME_KEYS and ran.get(k) != now.get(k)
+                and not (k not in ran and k in defaults and now.get(k) == defaults[k])]
+
+    def status(self) -> list[dict]:
+        """The stage table as a user reads it: each stage, its output, and whether it is done, i.e.
+        finished with the settings the config gives it now (the report: written)."""
+        table = self.stage_table()
+        plan = self.stage_plan(table)
+        rows = []
+        for st in table:
+            record = self._record(st.name)
+            if st.name in plan:
+                done = bool(record and record.get("finished")) and not self._differences(st.name, plan, record)
+            else:
+                done = st.output.is_file()
+            rows.append({"stage": st.name, "output": str(st.output), "done": done})
+        return rows
+
     def check_stage_records(self, plan: dict) -> None:
         """Refuse (StageConfigError) when a started stage's record differs from what it would run with now."""
         problems = []
         for name in plan:
-            path = self._record_path(name)
-            if not path.is_file():
+            record = self._record(name)
+            if record is None:
                 continue
-            record = json.loads(path.read_text())
             if not record.get("finished") and not self._made_something(name):
                 continue  # it stopped before writing anything (e.g. a bad value): nothing ran with it
-            ran, now = record["settings"], self._fingerprint(name, plan)
-            diffs = [f"{k}: ran {ran.get(k, '(unset)')!r}, now {now.get(k, '(unset)')!r}"
-                     for k in sorted(set(ran) | set(now))
-                     if k.split(":")[-1] not in RUNTIME_KEYS and ran.get(k) != now.get(k)]
+            diffs = self._differences(name, plan, record)
             if diffs:
                 state = "finished" if record.get("finished") else "started"
                 more = f", ... ({len(diffs)} in all)" if len(diffs) > 6 else ""
@@ -232,16 +301,8 @@ class Pipeline:
 
     def _made_something(self, name: str) -> bool:
         """Whether a stage that did not finish left outputs (made with its recorded settings)."""
-        layout = self.layout
-        if name == "data":
-            return self.cfg.synthetic.enabled and Path(self.data_config().root).exists()
-        if name == "generate":
-            return has_generated_images(layout.camstyle)
-        folder = {"stargan": layout.stargan, "face": layout.face}.get(name)
-        if name.startswith("reid-"):
-            mode, seed = name.removeprefix("reid-").rsplit("-s", 1)
-            folder = layout.reid(mode, int(seed))
-        return folder is not None and (folder / "checkpoints" / "last.pt").is_file()
+        stage = next((st for st in self.table if st.name == name), None)
+        return stage is not None and bool(stage.started(stage.output))
 
     def _legacy_check(self) -> None:
         """A run folder written before stage records: its config.yaml must match (seeds may change)."""
@@ -275,6 +336,7 @@ class Pipeline:
         else:
             self.log.info(f"synthetic set already at {root}: skipped")
         self.cfg = replace(self.cfg, data=self.data_config())
+        atomic_write_text(self.layout.file("config.yaml"), dump_config_yaml(self.cfg))  # with data.root as made
 
     def train_stargan(self) -> Path:
         from reid_stargan.gan.trainer import train_stargan
@@ -301,10 +363,8 @@ class Pipeline:
         return train_reid(self.reid_config(mode, seed), run, camstyle=str(camstyle) if camstyle else None,
                           resume=True, progress=self.progress)
 
-    def face_setting(self) -> dict | None:
+    def face_setting(self) -> dict:
         face = self.cfg.face
-        if not face.enabled:
-            return None
         from reid_stargan.data.face_fixtures import write_celeba_fixture
         from reid_stargan.gan.trainer import train_stargan
 
@@ -318,36 +378,31 @@ class Pipeline:
 
     # ------------------------------------------------------------------ the whole job
     def run(self) -> dict:
-        from reid_stargan.pipeline.report import write_report
-
         # Checked before anything is run or written: config.yaml and the stage records stay true.
         self._legacy_check()
-        self.plan = self.stage_plan()
+        self.table = self.stage_table()
+        self.plan = self.stage_plan(self.table)
         self.check_devices()
         self.check_stage_records(self.plan)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.layout.file("config.yaml"), dump_config_yaml(self.cfg))
-        self._stage("data", self.make_data)
-        atomic_write_text(self.layout.file("config.yaml"), dump_config_yaml(self.cfg))  # with data.root as made
-        generator = self._stage("stargan", self.train_stargan)
-        camstyle = self._stage("generate", lambda: self.generate(generator))
-        runs: dict[str, list[dict]] = {"baseline": [], "camstyle": []}
-        for seed in self.cfg.seeds:
-            runs["baseline"].append(self._stage(f"reid-baseline-s{seed}", lambda s=seed: self.train_reid("baseline", s, None)))
-            runs["camstyle"].append(self._stage(f"reid-camstyle-s{seed}", lambda s=seed: self.train_reid("camstyle", s, camstyle)))
-        face = self._stage("face", self.face_setting)
-        quality = self._stage("quality", lambda: self.quality(generator, camstyle))
-        report = self._stage("report", lambda: write_report(self.report_inputs(), runs, face, quality))
-        return report
+        results: dict[str, object] = {}
+        for stage in self.table:
+            results[stage.name] = self._stage(stage.name, lambda st=stage: st.run(results))
+        return results["report"]
+
+    def _report(self, results: dict) -> dict:
+        from reid_stargan.pipeline.report import write_report
+
+        runs = {mode: [results[f"reid-{mode}-s{seed}"] for seed in self.cfg.seeds] for mode in ("baseline", "camstyle")}
+        return write_report(self.report_inputs(), runs, results.get("face"), results.get("quality"))
 
     def report_inputs(self) -> ReportInputs:
         c = self.cfg
         return ReportInputs(self.layout, c.name, c.data.name, c.data.root, self.num_cameras, c.synthetic.enabled,
                             list(c.seeds), c.quality.grid_rows, self.timings)
 
-    def quality(self, generator: Path, camstyle: Path) -> dict | None:
-        if not self.cfg.quality.enabled:
-            return None
+    def quality(self, generator: Path, camstyle: Path) -> dict:
         path = self.layout.file("quality.json")
         if path.is_file():
             return json.loads(path.read_text())
