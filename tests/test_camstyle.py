@@ -116,6 +116,40 @@ def test_targets_per_image_picks_the_same_cameras_in_every_shard(setup, tmp_path
     assert {r.dst_camid for r in read_camstyle(tmp_path / "a")} == set(range(CAMS))  # spread over cameras
 
 
+def test_linked_targets_stay_within_the_cameras_that_share_identities(tmp_path):
+    """CUHK03's layout: each person in one camera pair. "linked" renders into the partner camera only."""
+    from reid_stargan.camstyle.generate import camera_links, planned_outputs
+    from reid_stargan.data.records import Record
+
+    pairs = [(0, 1), (0, 1), (2, 3), (2, 3)]  # pid -> its two cameras (cameras 0-1 and 2-3 share nobody)
+    records = [Record(f"{pid:04d}_c{cam + 1}s1_000000_00.jpg", pid, cam) for pid, cams in enumerate(pairs)
+               for cam in cams]
+    assert camera_links(records) == {0: {0, 1}, 1: {0, 1}, 2: {2, 3}, 3: {2, 3}}
+    linked = GenerateOptions(targets="linked", progress=False)
+    links = camera_links(records)
+    assert {r.camid: [dst for dst, _ in planned_outputs(r, 4, linked, links)] for r in records} == {
+        0: [1], 1: [0], 2: [3], 3: [2]}
+    assert [dst for dst, _ in planned_outputs(records[0], 4, GenerateOptions(progress=False))] == [1, 2, 3]
+    with pytest.raises(CamStyleError, match="targets must be 'all' or 'linked'"):
+        GenerateOptions(targets="pairs")
+
+    # Through the generator, on a set whose camera 3 shares no identity with cameras 1-2.
+    root = tmp_path / "set"
+    for pid, cams in ((1, (1, 2)), (2, (1, 2)), (3, (3,))):
+        for cam in cams:
+            write_image(root / "bounding_box_train" / f"{pid:04d}_c{cam}s1_000000_00.jpg", size=(16, 32))
+    write_image(root / "query" / "0100_c1s1_000000_00.jpg")
+    write_image(root / "bounding_box_test" / "0100_c2s1_000000_00.jpg")
+    ds = build_dataset("market_layout", root)
+    ckpt = make_checkpoint(tmp_path / "ckpt")
+    summary = generate_camstyle(ckpt, ds.train, tmp_path / "out", ds.num_cameras, linked)
+    made = {(r.src_camid, r.dst_camid) for r in read_camstyle(tmp_path / "out")}
+    assert made == {(0, 1), (1, 0)} and summary["complete"]  # camera 3's only person: no linked target
+    assert json.loads((tmp_path / "out" / "camstyle_info.json").read_text())["targets"] == "linked"
+    with pytest.raises(CamStyleError, match="targets='linked', this run asks 'all'"):
+        generate_camstyle(ckpt, ds.train, tmp_path / "out", ds.num_cameras, GenerateOptions(progress=False))
+
+
 def test_resize_back_and_png(setup, tmp_path):
     run(setup, tmp_path / "o", resize_back=True, image_format="png")
     files = list((tmp_path / "o").glob("*_fake_*.png"))

@@ -66,6 +66,11 @@ class GenerateOptions:
     naming: str = "camstyle"  # "camstyle": <stem>_fake_<src>to<dst>.jpg, "hhl": <stem>_fake_<dst>.jpg
     include_own: bool = False  # also render each image in its own camera (HHL did)
     targets_per_image: int = 0  # 0: every target camera; K: a fixed, name-seeded K of them (big sets on CPU)
+    # "all": every other camera (CamStyle). "linked": only the cameras that share a training identity
+    # with the source's camera. Where identities are nested in camera groups (CUHK03: each person in
+    # one of 5 camera pairs), StarGAN's domain classifier tells the groups apart by who walks there,
+    # so a translation out of the group changes the person; within it, only the camera style differs.
+    targets: str = "all"
     resize_back: bool = False  # write each output at its source image's size, not the generator's
     # Write at the source's size as source + upsampled (G(x) - x), x the generator-size input: the
     # translation's low-frequency change (colour, light, tone) on the source's own detail. Not in
@@ -91,14 +96,18 @@ class GenerateOptions:
     def __post_init__(self):
         if self.naming not in NAMINGS:
             raise CamStyleError(f"unknown naming '{self.naming}'; valid: {', '.join(NAMINGS)}")
+        if self.targets not in ("all", "linked"):
+            raise CamStyleError(f"targets must be 'all' or 'linked', got '{self.targets}'")
         if self.image_format not in ("jpg", "png"):
             raise CamStyleError(f"image_format must be jpg or png, got '{self.image_format}'")
         if not 0 <= self.shard_index < self.num_shards:
             raise CamStyleError(f"shard {self.shard_index}/{self.num_shards}: index must be in 0..{self.num_shards - 1}")
 
 
-# The options that decide what a folder holds (recorded in camstyle_info.json; a rerun must agree).
-OUTPUT_KEYS = ("naming", "include_own", "resize_back", "keep_detail", "image_format", "targets_per_image")
+# The options that decide what a folder holds (recorded in camstyle_info.json; a rerun must agree),
+# with the value a folder written before the key existed holds.
+OUTPUT_KEYS = ("naming", "include_own", "resize_back", "keep_detail", "image_format", "targets_per_image", "targets")
+OLDER_FOLDERS = {"keep_detail": False, "targets": "all"}
 
 
 @dataclass
@@ -107,11 +116,27 @@ class _Job:
     targets: list[tuple[int, str]]  # (dst camid, output file name) still to write
 
 
-def planned_outputs(record: Record, num_cameras: int, options: GenerateOptions) -> list[tuple[int, str]]:
-    """(target camid, output name) for every output `record` should have."""
+def camera_links(records: Sequence[Record]) -> dict[int, frozenset[int]]:
+    """camid -> the cameras that share at least one identity with it (itself included)."""
+    cams_of: dict[int, set[int]] = {}
+    for r in records:
+        cams_of.setdefault(r.pid, set()).add(r.camid)
+    links: dict[int, set[int]] = {}
+    for cams in cams_of.values():
+        for cam in cams:
+            links.setdefault(cam, set()).update(cams)
+    return {cam: frozenset(linked) for cam, linked in links.items()}
+
+
+def planned_outputs(record: Record, num_cameras: int, options: GenerateOptions,
+                    links: dict[int, frozenset[int]] | None = None) -> list[tuple[int, str]]:
+    """(target camid, output name) for every output `record` should have; `links` (camera_links of the
+    whole set) is needed for ``options.targets == "linked"``."""
     suffix = "." + options.image_format
     name = os.path.basename(record.path)
     targets = [dst for dst in range(num_cameras) if options.include_own or dst != record.camid]
+    if options.targets == "linked":
+        targets = [dst for dst in targets if dst in links.get(record.camid, ())]
     if 0 < options.targets_per_image < len(targets):
         # Seeded by the file name alone, so every run and every shard picks the same cameras.
         seed = int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "little")
@@ -178,7 +203,8 @@ def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, re
     atomic_write_text(out_dir / "config.yaml", dump_config_yaml({"generate": asdict(options)}))
 
     own = shard_records(records, options.shard_index, options.num_shards)
-    plans = {record: planned_outputs(record, num_cameras, options) for record in own}
+    links = camera_links(records)  # from the whole set, so every shard plans the same targets
+    plans = {record: planned_outputs(record, num_cameras, options, links) for record in own}
     _remove_stale_temporaries(out_dir, {name for targets in plans.values() for _, name in targets})
     jobs, skipped = [], 0
     for record, targets in plans.items():
@@ -267,7 +293,8 @@ def _complete_summary(out_dir: Path, checkpoint_hash: str, options: GenerateOpti
     if options.num_shards != 1 or not (info_path.is_file() and summary_path.is_file()):
         return None
     info = json.loads(info_path.read_text())
-    if info.get("checkpoint_sha256") != checkpoint_hash or any(info.get(k) != getattr(options, k) for k in OUTPUT_KEYS):
+    if info.get("checkpoint_sha256") != checkpoint_hash or any(
+            info.get(k, OLDER_FOLDERS.get(k)) != getattr(options, k) for k in OUTPUT_KEYS):
         return None
     if not camstyle_status(out_dir).complete:
         return None
@@ -302,7 +329,7 @@ def _claim_folder(out_dir: Path, checkpoint, checkpoint_hash: str, info, num_cam
                 f"{previous.get('checkpoint_sha256', '?')[:12]}...); pass --overwrite to replace them or choose --out"
             )
         for key in OUTPUT_KEYS:
-            if previous.get(key, False if key == "keep_detail" else None) != getattr(options, key):  # older folders lack it
+            if previous.get(key, OLDER_FOLDERS.get(key)) != getattr(options, key):
                 raise CamStyleError(f"{out_dir} was written with {key}={previous.get(key)!r}, this run asks "
                                     f"{getattr(options, key)!r}; pass --overwrite or choose --out")
     atomic_write_json(info_path, {
@@ -314,6 +341,7 @@ def _claim_folder(out_dir: Path, checkpoint, checkpoint_hash: str, info, num_cam
         "naming": options.naming,
         "include_own": options.include_own,
         "targets_per_image": options.targets_per_image,
+        "targets": options.targets,
         "resize_back": options.resize_back,
         "keep_detail": options.keep_detail,
         "image_format": options.image_format,
@@ -444,9 +472,10 @@ def _drain(pending: list[Future], keep: int) -> list[Future]:
 def _write_manifest(out_dir: Path, records: Sequence[Record], num_cameras: int, options: GenerateOptions) -> list[str]:
     """The planned outputs of the whole set (identical from every shard; readers skip missing files);
     returns their names."""
+    links = camera_links(records)
     entries = [manifest_entry(record.path, record.pid, record.camid, dst, name)
                for record in sorted(records, key=lambda r: r.path)
-               for dst, name in planned_outputs(record, num_cameras, options)]
+               for dst, name in planned_outputs(record, num_cameras, options, links)]
     write_manifest(out_dir, entries)
     return [e["output"] for e in entries]
 

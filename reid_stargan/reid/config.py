@@ -104,6 +104,10 @@ class InputConfig:
     flip: float = 0.5  # probability of a horizontal flip
     pad: int = 10  # pad-and-crop border in pixels (0 disables)
     erasing: float = 0.5  # random-erasing probability (0 disables)
+    # A camera's light, never the clothes' hue (colour identifies people): brightness and contrast
+    # factors from [1 - x, 1 + x] (torchreid's color_jitter: 0.2 / 0.15; fast-reid's CJ: 0.15) and a
+    # white-balance cast, per-channel gains from [1 - x/2, 1 + x/2]. 0 disables.
+    color_jitter: float = 0.0
     # CamStyle / HHL's RandomSizedRectCrop instead of the plain resize: a crop of 64-100 % of the
     # source image's area with aspect (h / w) 2-3, resized to (height, width); resize after 10 misses
     sized_rect_crop: bool = False
@@ -221,6 +225,8 @@ def _value_problems(cfg: ReidConfig) -> list[str]:
         if size < max(stride, 1):
             problems.append(f"{key}={size} is too small for model.backbone={m.backbone} (total stride {stride}): "
                             f"use at least {max(stride, 1)}")
+    if not 0 <= i.color_jitter < 1:
+        problems.append(f"input.color_jitter must be in [0, 1), got {i.color_jitter}")
     if not (0 <= i.flip <= 1 and 0 <= i.erasing <= 1) or i.pad < 0:
         problems.append(f"input.flip and input.erasing must be probabilities in [0, 1] and input.pad >= 0, got "
                         f"{i.flip}, {i.erasing}, {i.pad}")

@@ -1,4 +1,5 @@
-"""Training images and their augmentation: resize or random-sized crop, flip, pad-and-crop, random erasing.
+"""Training images and their augmentation: resize or random-sized crop, flip, brightness / contrast
+jitter, pad-and-crop, random erasing.
 
 Every augmentation draw comes from a generator seeded by the sample's own key (run seed, epoch,
 iteration, slot in the batch), not from a global stream. So a batch's pixels do not depend on the
@@ -17,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageEnhance
 from torch.utils.data import DataLoader, Dataset
 
 from reid_stargan.data.imageio import load_rgb
@@ -26,7 +27,7 @@ from reid_stargan.data.records import Record
 from reid_stargan.reid.config import InputConfig
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Sample", "TrainImages", "augment", "check_records",
-           "make_train_loader", "random_erase", "sample_seed", "sized_rect_crop", "to_tensor"]
+           "jitter_light", "make_train_loader", "random_erase", "sample_seed", "sized_rect_crop", "to_tensor"]
 
 
 class Sample(NamedTuple):
@@ -49,14 +50,16 @@ to_tensor = imagenet_tensor  # the name the tests and tools know
 
 
 def augment(img: Image.Image, cfg: InputConfig, rng: np.random.Generator) -> torch.Tensor:
-    """The training transform: resize (H, W) (or `sized_rect_crop`), flip, zero-pad + random crop,
-    normalise, random erasing."""
+    """The training transform: resize (H, W) (or `sized_rect_crop`), flip, brightness / contrast jitter,
+    zero-pad + random crop, normalise, random erasing."""
     if cfg.sized_rect_crop:
         img = sized_rect_crop(img, (cfg.height, cfg.width), rng)
     else:
         img = resize(img, (cfg.height, cfg.width))
     if rng.random() < cfg.flip:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    if cfg.color_jitter > 0:
+        img = jitter_light(img, cfg.color_jitter, rng)
     x = to_tensor(img)  # (3, H, W)
     if cfg.pad > 0:
         padded = torch.nn.functional.pad(x, (cfg.pad,) * 4)  # zero = the mean colour after normalising
@@ -65,6 +68,17 @@ def augment(img: Image.Image, cfg: InputConfig, rng: np.random.Generator) -> tor
     if rng.random() < cfg.erasing:
         x = random_erase(x, rng)
     return x.contiguous()
+
+
+def jitter_light(img: Image.Image, strength: float, rng: np.random.Generator) -> Image.Image:
+    """What a camera does to the light, never to the clothes' hue: brightness and contrast scaled by
+    factors from [1 - strength, 1 + strength] (PIL's ImageEnhance, as torchvision's ColorJitter), then
+    a white-balance cast: each channel's gain from [1 - strength / 2, 1 + strength / 2]."""
+    brightness, contrast = rng.uniform(1 - strength, 1 + strength, size=2)
+    gains = rng.uniform(1 - strength / 2, 1 + strength / 2, size=3)
+    img = ImageEnhance.Contrast(ImageEnhance.Brightness(img).enhance(float(brightness))).enhance(float(contrast))
+    cast = np.asarray(img, dtype=np.float32) * gains.astype(np.float32)
+    return Image.fromarray(np.clip(cast + 0.5, 0, 255).astype(np.uint8))
 
 
 def sized_rect_crop(img: Image.Image, size_hw: tuple[int, int], rng: np.random.Generator,
