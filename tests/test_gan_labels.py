@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reid_stargan.gan.labels import DomainSpec, LabelLayout, permute_targets
+from reid_stargan.gan.labels import DomainSpec, LabelLayout, linked_targets, permute_targets
 from reid_stargan.gan.losses import classification_loss
 
 CELEBA = DomainSpec("celeba", 5, "multi", ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"))
@@ -67,3 +67,31 @@ def test_permuted_targets_are_the_batch_labels():
     t = permute_targets(raw, g)
     assert sorted(t.tolist()) == sorted(raw.tolist()) and not torch.equal(t, raw)
     assert torch.equal(permute_targets(raw, torch.Generator().manual_seed(0)), t)  # seeded
+
+
+def test_linked_targets_stay_in_the_camera_group_and_leave_the_own_camera():
+    links = torch.zeros(5, 5, dtype=torch.bool)
+    for group in ([0, 1], [2, 3, 4]):
+        for cam in group:
+            links[cam, group] = True
+    raw = torch.tensor([0, 1, 2, 3, 4] * 200)
+    t = linked_targets(raw, links, torch.Generator().manual_seed(0))
+    assert torch.equal(t, linked_targets(raw, links, torch.Generator().manual_seed(0)))  # seeded
+    assert bool(links[raw, t].all()) and bool((t != raw).all())
+    assert set(t[raw == 0].tolist()) == {1} and set(t[raw == 2].tolist()) == {3, 4}  # both partners drawn
+    alone = torch.eye(2, dtype=torch.bool)  # a camera that shares no identity keeps its own label
+    assert linked_targets(torch.tensor([0, 1]), alone).tolist() == [0, 1]
+
+
+def test_camera_sets_carry_their_links_to_the_trainer(tmp_path):
+    from conftest import write_image
+
+    from reid_stargan.data.config import DataConfig
+    from reid_stargan.gan.data import build_domain_data
+
+    for pid, cams in ((1, (1, 2)), (2, (1, 2)), (3, (3, 4))):
+        for cam in cams:
+            write_image(tmp_path / "bounding_box_train" / f"{pid:04d}_c{cam}s1_000000_00.jpg")
+    data = build_domain_data(DataConfig(name="market_layout", root=str(tmp_path)))
+    expected = torch.tensor([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]], dtype=torch.bool)
+    assert torch.equal(data.links, expected)

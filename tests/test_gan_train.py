@@ -198,3 +198,11 @@ def test_identity_warmup_trains_g_alone_then_the_paper_loop(tiny_set, tmp_path):
     assert any("D/loss" in r for r in read_stats(tmp_path / "w"))
     with pytest.raises(ValueError, match="identity_warmup"):
         train_stargan(tiny_cfg(tiny_set, "train.num_iters=4", "train.identity_warmup=4"), tmp_path / "x")
+
+
+def test_linked_targets_train_and_a_bad_value_is_refused(tiny_set, tmp_path):
+    cfg = tiny_cfg(tiny_set, "train.num_iters=4", "train.num_iters_decay=0", "train.targets=linked")
+    train_stargan(cfg, tmp_path / "linked", progress=False)
+    assert json.loads((tmp_path / "linked" / "summary.json").read_text())["finished"]
+    with pytest.raises(ValueError, match="train.targets must be 'all' or 'linked'"):
+        tiny_cfg(tiny_set, "train.targets=pairs").validate()

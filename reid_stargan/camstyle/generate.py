@@ -46,7 +46,7 @@ from reid_stargan.camstyle.naming import (
 from reid_stargan.config import dump_config_yaml
 from reid_stargan.data.imageio import IMAGE_SUFFIXES, BadImageError, load_rgb
 from reid_stargan.data.preprocess import from_gan_range, load_resized, resize, to_gan_range
-from reid_stargan.data.records import Record
+from reid_stargan.data.records import Record, camera_links
 from reid_stargan.utils.io import (
     TMP_MARKER,
     atomic_write_bytes,
@@ -67,9 +67,9 @@ class GenerateOptions:
     include_own: bool = False  # also render each image in its own camera (HHL did)
     targets_per_image: int = 0  # 0: every target camera; K: a fixed, name-seeded K of them (big sets on CPU)
     # "all": every other camera (CamStyle). "linked": only the cameras that share a training identity
-    # with the source's camera. Where identities are nested in camera groups (CUHK03: each person in
-    # one of 5 camera pairs), StarGAN's domain classifier tells the groups apart by who walks there,
-    # so a translation out of the group changes the person; within it, only the camera style differs.
+    # with the source's camera (`data.records.camera_links`). Where identities are nested in camera
+    # groups (CUHK03: each person in one of 5 camera pairs), StarGAN's domain classifier tells the
+    # groups apart by who walks there, so a translation out of the group changes the person.
     targets: str = "all"
     resize_back: bool = False  # write each output at its source image's size, not the generator's
     # Write at the source's size as source + upsampled (G(x) - x), x the generator-size input: the
@@ -114,18 +114,6 @@ OLDER_FOLDERS = {"keep_detail": False, "targets": "all"}
 class _Job:
     record: Record
     targets: list[tuple[int, str]]  # (dst camid, output file name) still to write
-
-
-def camera_links(records: Sequence[Record]) -> dict[int, frozenset[int]]:
-    """camid -> the cameras that share at least one identity with it (itself included)."""
-    cams_of: dict[int, set[int]] = {}
-    for r in records:
-        cams_of.setdefault(r.pid, set()).add(r.camid)
-    links: dict[int, set[int]] = {}
-    for cams in cams_of.values():
-        for cam in cams:
-            links.setdefault(cam, set()).update(cams)
-    return {cam: frozenset(linked) for cam, linked in links.items()}
 
 
 def planned_outputs(record: Record, num_cameras: int, options: GenerateOptions,

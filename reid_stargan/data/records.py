@@ -6,6 +6,7 @@ parser subtracts one). Face data (the StarGAN face setting): `AttributeRecord(pa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -19,6 +20,22 @@ class Record(NamedTuple):
 class AttributeRecord(NamedTuple):
     path: str
     label: tuple[float, ...]  # multi: one 0/1 value per attribute; single: (class_index,)
+
+
+def camera_links(records: Iterable[Record]) -> dict[int, frozenset[int]]:
+    """camid -> the cameras that share at least one identity with it (itself included).
+
+    Where identities are nested in camera groups (CUHK03: each person in one of 5 camera pairs), a
+    camera's style cannot be told from who walks past it across groups, only within one.
+    """
+    cams_of: dict[int, set[int]] = {}
+    for r in records:
+        cams_of.setdefault(r.pid, set()).add(r.camid)
+    links: dict[int, set[int]] = {}
+    for cams in cams_of.values():
+        for cam in cams:
+            links.setdefault(cam, set()).update(cams)
+    return {cam: frozenset(linked) for cam, linked in links.items()}
 
 
 @dataclass

@@ -62,6 +62,11 @@ class TrainConfig:
     # under its own label (L1), so a short CPU run starts adversarial training from an
     # identity-preserving G instead of spending its few G updates rediscovering the person.
     identity_warmup: int = 0
+    # "all": the official draw, the batch's labels shuffled. "linked" (camera sets): each image's
+    # target among the cameras that share a training identity with its own. Where identities are
+    # nested in camera groups (CUHK03's 5 pairs), D's classifier tells the groups apart by who walks
+    # there, so translations across groups learn to change the person (docs/RESULTS.md).
+    targets: str = "all"
     seed: int | None = None  # null: drawn at start and written back into the run's config.yaml
 
 
@@ -140,6 +145,8 @@ class StarGANConfig:
             problems.append(f"train.num_iters must be >= 1, got {t.num_iters}")
         if not 0 <= t.num_iters_decay <= t.num_iters:
             problems.append(f"train.num_iters_decay ({t.num_iters_decay}) must be within 0..train.num_iters ({t.num_iters})")
+        if t.targets not in ("all", "linked"):
+            problems.append(f"train.targets must be 'all' or 'linked', got {t.targets!r}")
         if not 0 <= t.identity_warmup < t.num_iters:
             problems.append(f"train.identity_warmup ({t.identity_warmup}) must be within 0..train.num_iters - 1")
         if t.lr_schedule not in LR_SCHEDULES:

@@ -27,7 +27,7 @@ from reid_stargan.data.config import DataConfig
 from reid_stargan.data.datasets import CELEBA_NUM_TEST, build_dataset
 from reid_stargan.data.imageio import load_rgb
 from reid_stargan.data.preprocess import drop_unreadable, from_gan_range, resize, to_gan_range
-from reid_stargan.data.records import AttributeDataset, ReidDataset
+from reid_stargan.data.records import AttributeDataset, ReidDataset, camera_links
 from reid_stargan.gan.labels import DomainSpec
 
 
@@ -39,6 +39,8 @@ class DomainData:
     paths: list[str]
     labels: torch.Tensor
     unparsed_names: int = 0  # training file names that did not match the layout (skipped)
+    # Camera sets: (c, c) bool, [i, j] = cameras i and j share a training identity (None: face sets)
+    links: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -75,7 +77,11 @@ def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST, lo
         paths = [r.path for r in ds.train]
         labels = torch.tensor([r.camid for r in ds.train], dtype=torch.long)
         spec = DomainSpec(ds.name, ds.num_cameras, "single", tuple(f"c{i + 1}" for i in range(ds.num_cameras)))
+        links = torch.zeros(ds.num_cameras, ds.num_cameras, dtype=torch.bool)
+        for cam, linked in camera_links(ds.train).items():
+            links[cam, list(linked)] = True
     elif isinstance(ds, AttributeDataset):
+        links = None
         paths = [r.path for r in ds.train]
         if ds.label_type == "single":
             labels = torch.tensor([int(r.label[0]) for r in ds.train], dtype=torch.long)
@@ -95,7 +101,7 @@ def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST, lo
         if not paths:
             raise ValueError(f"data set '{dc.name}': no readable training image")
     unparsed = ds.num_skipped_names() if isinstance(ds, ReidDataset) else 0
-    return DomainData(spec, paths, labels, unparsed)
+    return DomainData(spec, paths, labels, unparsed, links)
 
 
 def load_size(image_size: tuple[int, int], random_crop: bool) -> tuple[int, int]:

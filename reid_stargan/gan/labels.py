@@ -155,3 +155,13 @@ class LabelLayout:
 def permute_targets(raw: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Target labels as the official code draws them: the batch's own labels, shuffled."""
     return raw[torch.randperm(raw.shape[0], generator=generator)]
+
+
+def linked_targets(raw: torch.Tensor, links: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Target cameras drawn uniformly among those linked to each image's own (`links` (c, c) bool),
+    its own camera left out unless nothing else is linked. Not the official draw: see `train.targets`."""
+    choices = links[raw].clone()  # (B, c)
+    others = choices.clone()
+    others[torch.arange(raw.shape[0]), raw] = False
+    choices = torch.where(others.any(1, keepdim=True), others, choices)
+    return torch.multinomial(choices.float(), 1, generator=generator).squeeze(1)

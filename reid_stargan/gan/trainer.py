@@ -45,7 +45,7 @@ from reid_stargan.config import config_to_dict, dump_config_yaml
 from reid_stargan.gan.checkpoint import CheckpointError, save_inference
 from reid_stargan.gan.config import StarGANConfig
 from reid_stargan.gan.data import BatchStream, augment_batch, build_domain_data, decode, grid_png, load_size
-from reid_stargan.gan.labels import LabelLayout, permute_targets
+from reid_stargan.gan.labels import LabelLayout, linked_targets, permute_targets
 from reid_stargan.gan.losses import classification_correct, d_loss, g_loss
 from reid_stargan.gan.models import Discriminator, Generator
 from reid_stargan.gan.schedule import schedule_lr
@@ -211,7 +211,11 @@ class Trainer:
             prefix = f"{spec.name}/" if layout.multi else ""
             images, label_org = stream.next()
             x_real = self._real_batch(images)
-            label_trg = permute_targets(label_org, self.gen)
+            links = self.data[k].links
+            if cfg.train.targets == "linked" and links is not None:
+                label_trg = linked_targets(label_org, links, self.gen)
+            else:
+                label_trg = permute_targets(label_org, self.gen)
             alpha = torch.rand(x_real.shape[0], 1, 1, 1, generator=self.gen).to(self.device)
             c_org = layout.condition(k, label_org).to(self.device)
             c_trg = layout.condition(k, label_trg).to(self.device)
