@@ -16,10 +16,9 @@ import json
 import time
 
 import numpy as np
+from eval_speed import make_features  # noqa: E402  (bench/ is the working folder of its scripts)
 
 from reid_stargan.eval.retrieval import build_faiss_index, faiss_search
-
-from eval_speed import make_features  # noqa: E402  (bench/ is the working folder of its scripts)
 
 
 def main() -> None:

@@ -119,8 +119,7 @@ def test_targets_per_image_picks_the_same_cameras_in_every_shard(setup, tmp_path
 def test_linked_targets_stay_within_the_cameras_that_share_identities(tmp_path):
     """CUHK03's layout: each person in one camera pair. "linked" renders into the partner camera only."""
     from reid_stargan.camstyle.generate import planned_outputs
-    from reid_stargan.data.records import camera_links
-    from reid_stargan.data.records import Record
+    from reid_stargan.data.records import Record, camera_links
 
     pairs = [(0, 1), (0, 1), (2, 3), (2, 3)]  # pid -> its two cameras (cameras 0-1 and 2-3 share nobody)
     records = [Record(f"{pid:04d}_c{cam + 1}s1_000000_00.jpg", pid, cam) for pid, cams in enumerate(pairs)
