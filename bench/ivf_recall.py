@@ -16,7 +16,7 @@ import json
 import time
 
 import numpy as np
-from eval_speed import make_features  # noqa: E402  (bench/ is the working folder of its scripts)
+from eval_speed import make_features  # bench/ is sys.path[0] when the script runs
 
 from reid_stargan.eval.retrieval import build_faiss_index, faiss_search
 
