@@ -183,7 +183,8 @@ class Pipeline:
             Stage("stargan", layout.stargan, lambda r: self.train_stargan(), config_to_dict(self.stargan_config()),
                   ("data",), defaults=config_to_dict(type(self.stargan_config())())),
             Stage("generate", layout.camstyle, lambda r: self.generate(r["stargan"]),
-                  {"generate": config_to_dict(c.generate)}, ("data", "stargan"), started=has_generated_images),
+                  {"generate": config_to_dict(c.generate)}, ("data", "stargan"), started=has_generated_images,
+                  defaults={"generate": config_to_dict(type(c.generate)())}),
         ]
         for seed in c.seeds:
             table.append(Stage(f"reid-baseline-s{seed}", layout.reid("baseline", seed),
@@ -201,7 +202,7 @@ class Pipeline:
             table.append(Stage("quality", layout.file("quality.json"),
                                lambda r: self.quality(r["stargan"], r["generate"]), {"quality": config_to_dict(c.quality)},
                                ("data", "stargan", "generate", f"reid-baseline-s{c.seeds[0]}"),
-                               started=lambda out: out.is_file()))
+                               started=lambda out: out.is_file(), defaults={"quality": config_to_dict(type(c.quality)())}))
         table.append(Stage("report", layout.file("report.md"), self._report))
         return table
 
@@ -255,16 +256,15 @@ class Pipeline:
 
     def status(self) -> list[dict]:
         """The stage table as a user reads it: each stage, its output, and whether it is done, i.e.
-        finished with the settings the config gives it now (the report: written)."""
+        finished with the settings the config gives it now (a resume skips it)."""
         table = self.stage_table()
         plan = self.stage_plan(table)
         rows = []
         for st in table:
             record = self._record(st.name)
-            if st.name in plan:
-                done = bool(record and record.get("finished")) and not self._differences(st.name, plan, record)
-            else:
-                done = st.output.is_file()
+            # A stage without recorded settings (the report) is cheap and always written again.
+            done = st.name in plan and bool(record and record.get("finished")) and not self._differences(
+                st.name, plan, record)
             rows.append({"stage": st.name, "output": str(st.output), "done": done})
         return rows
 
