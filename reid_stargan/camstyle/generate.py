@@ -241,7 +241,7 @@ def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, re
     bar.close()
     seconds = time.time() - start
 
-    planned = _write_manifest(out_dir, records, num_cameras, options)
+    planned = _write_manifest(out_dir, records, num_cameras, options, links)
     unreadable = {path for path, _ in failed}
     unmade = sum(len(job.targets) for job in jobs if job.record.path in unreadable)
     missing = sum(not (out_dir / name).is_file() for name in planned)
@@ -457,10 +457,10 @@ def _drain(pending: list[Future], keep: int) -> list[Future]:
     return pending
 
 
-def _write_manifest(out_dir: Path, records: Sequence[Record], num_cameras: int, options: GenerateOptions) -> list[str]:
+def _write_manifest(out_dir: Path, records: Sequence[Record], num_cameras: int, options: GenerateOptions,
+                    links: dict[int, frozenset[int]]) -> list[str]:
     """The planned outputs of the whole set (identical from every shard; readers skip missing files);
-    returns their names."""
-    links = camera_links(records)
+    returns their names. `links`: camera_links of `records`."""
     entries = [manifest_entry(record.path, record.pid, record.camid, dst, name)
                for record in sorted(records, key=lambda r: r.path)
                for dst, name in planned_outputs(record, num_cameras, options, links)]

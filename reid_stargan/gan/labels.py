@@ -160,7 +160,7 @@ def permute_targets(raw: torch.Tensor, generator: torch.Generator | None = None)
 def linked_targets(raw: torch.Tensor, links: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Target cameras drawn uniformly among those linked to each image's own (`links` (c, c) bool),
     its own camera left out unless nothing else is linked. Not the official draw: see `train.targets`."""
-    choices = links[raw].clone()  # (B, c)
+    choices = links[raw]  # (B, c), a copy (advanced indexing)
     others = choices.clone()
     others[torch.arange(raw.shape[0]), raw] = False
     choices = torch.where(others.any(1, keepdim=True), others, choices)

@@ -81,6 +81,11 @@ def d_loss(D: Module, x_real: torch.Tensor, x_fake: torch.Tensor, label_org: tor
     return total, {k: v.detach() for k, v in terms.items()}, cls_logits.detach()
 
 
+def identity_mapping_loss(G: Module, x_real: torch.Tensor, c_org: torch.Tensor) -> torch.Tensor:
+    """|x - G(x, c_org)|_1, mean: asked for the image's own domain, G should return the image."""
+    return (x_real.float() - G(x_real, c_org).float()).abs().mean()
+
+
 def g_loss(G: Module, D: Module, x_real: torch.Tensor, c_org: torch.Tensor, c_trg: torch.Tensor,
            label_trg: torch.Tensor, *, label_type: str, cls_slice: slice = slice(None), lambda_cls: float = 1.0,
            lambda_rec: float = 10.0, lambda_id: float = 0.0
@@ -99,7 +104,7 @@ def g_loss(G: Module, D: Module, x_real: torch.Tensor, c_org: torch.Tensor, c_tr
     total = loss_fake + lambda_rec * loss_rec + lambda_cls * loss_cls
     terms = {"G/loss_fake": loss_fake, "G/loss_cls": loss_cls, "G/loss_rec": loss_rec}
     if lambda_id > 0:
-        loss_id = (x_real.float() - G(x_real, c_org).float()).abs().mean()
+        loss_id = identity_mapping_loss(G, x_real, c_org)
         total = total + lambda_id * loss_id
         terms["G/loss_identity"] = loss_id
     terms["G/loss"] = total

@@ -46,7 +46,7 @@ from reid_stargan.gan.checkpoint import CheckpointError, save_inference
 from reid_stargan.gan.config import StarGANConfig
 from reid_stargan.gan.data import BatchStream, augment_batch, build_domain_data, decode, grid_png, load_size
 from reid_stargan.gan.labels import LabelLayout, linked_targets, permute_targets
-from reid_stargan.gan.losses import classification_correct, d_loss, g_loss
+from reid_stargan.gan.losses import classification_correct, d_loss, g_loss, identity_mapping_loss
 from reid_stargan.gan.models import Discriminator, Generator
 from reid_stargan.gan.schedule import schedule_lr
 from reid_stargan.utils import run as lifecycle
@@ -263,7 +263,7 @@ class Trainer:
             x_real = self._real_batch(images)
             c_org = layout.condition(k, label_org).to(self.device)
             with self._autocast():
-                loss = (self.G_run(x_real, c_org).float() - x_real.float()).abs().mean()
+                loss = identity_mapping_loss(self.G_run, x_real, c_org)
             self.g_opt.zero_grad(set_to_none=True)
             loss.backward()
             self._sync_grads(self.G.parameters())

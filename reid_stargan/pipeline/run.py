@@ -209,7 +209,6 @@ class Pipeline:
     def stage_plan(self, table: list[Stage] | None = None) -> dict[str, tuple[dict, list[str]]]:
         """Stage name -> (the settings it runs with, the stages whose outputs it reads), recorded stages only."""
         table = table or self.stage_table()
-        self.defaults = {st.name: self._flat(st.defaults or {}) for st in table}
         return {st.name: (self._flat(st.settings), list(st.reads)) for st in table if st.settings is not None}
 
     def _flat(self, tree: dict, prefix: str = "") -> dict:
@@ -249,7 +248,8 @@ class Pipeline:
         behaviour, so it is a difference only when the config now sets it to something else.
         """
         ran, now = record["settings"], self._fingerprint(name, plan)
-        defaults = self._fingerprint(name, {n: (d, plan.get(n, ({}, []))[1]) for n, d in self.defaults.items()})
+        defaults = self._fingerprint(name, {st.name: (self._flat(st.defaults or {}), list(st.reads))
+                                            for st in self.table})
         return [f"{k}: ran {ran.get(k, '(unset)')!r}, now {now.get(k, '(unset)')!r}" for k in sorted(set(ran) | set(now))
                 if k.split(":")[-1] not in RUNTIME_KEYS and ran.get(k) != now.get(k)
                 and not (k not in ran and k in defaults and now.get(k) == defaults[k])]
@@ -257,10 +257,10 @@ class Pipeline:
     def status(self) -> list[dict]:
         """The stage table as a user reads it: each stage, its output, and whether it is done, i.e.
         finished with the settings the config gives it now (a resume skips it)."""
-        table = self.stage_table()
-        plan = self.stage_plan(table)
+        self.table = self.stage_table()
+        plan = self.stage_plan(self.table)
         rows = []
-        for st in table:
+        for st in self.table:
             record = self._record(st.name)
             # A stage without recorded settings (the report) is cheap and always written again.
             done = st.name in plan and bool(record and record.get("finished")) and not self._differences(
