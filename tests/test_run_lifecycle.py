@@ -21,7 +21,14 @@ from reid_stargan.reid.config import ReidConfig
 from reid_stargan.reid.modes import MODES
 from reid_stargan.reid.trainer import FROZEN_KEYS, ResumeMismatchError, train_reid
 from reid_stargan.utils.io import torch_load
-from reid_stargan.utils.run import ResumeConfigError, flatten, ignored_differences, resume_config
+from reid_stargan.utils.run import (
+    ResumeConfigError,
+    amp_dtype,
+    flatten,
+    ignored_differences,
+    precision_name,
+    resume_config,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "reid" / "synthetic_cpu_baseline.yaml"
@@ -69,6 +76,18 @@ def test_flatten_writes_dotted_keys():
 
 
 # ----------------------------------------------------------------------------- re-ID
+def test_precision_says_when_a_cpu_has_no_bf16_kernels(monkeypatch):
+    import reid_stargan.utils.run as run
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(run, "bf16_supported", lambda device: False)  # an AVX2-only CPU
+    assert amp_dtype(cpu, True, torch.float16) is None
+    assert "no bf16 kernels" in precision_name(True, None) and precision_name(False, None) == "fp32"
+    monkeypatch.setattr(run, "bf16_supported", lambda device: True)  # AVX512-BF16 / AMX
+    assert amp_dtype(cpu, True, torch.float16) is torch.bfloat16 and amp_dtype(cpu, False, torch.float16) is None
+    assert precision_name(True, torch.bfloat16) == "bfloat16 autocast"
+
+
 def test_modes_registry_lists_the_three_modes():
     assert MODES.names() == ["baseline", "camstyle", "hhl"]
     with pytest.raises(KeyError, match="unknown train.mode 'ide'; valid: baseline, camstyle, hhl"):

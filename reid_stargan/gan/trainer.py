@@ -441,6 +441,8 @@ class Trainer:
         h, w = self.cfg.gan.image_size
         return (f"StarGAN: {sets}; G c_dim={self.layout.g_dim}, image {h}x{w}, device {self.device}, "
                 f"ranks {self.dist.world_size}, seed {self.cfg.train.seed}, "
+                f"{lifecycle.precision_name(self.cfg.runtime.amp, self.amp_dtype)}"
+                f"{', torch.compile' if self.G_run is not self.G else ''}, "
                 f"{'resuming at step ' + str(self.step) if resumed else 'from scratch'}")
 
 

@@ -329,6 +329,7 @@ def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None
     schedule = setup.schedule(cfg, seed, info.world_size)
     log.info(setup.describe(cfg, schedule, info))
     t = _build_training(cfg, setup, info)
+    log.info(f"precision: {lifecycle.precision_name(cfg.train.amp, t.amp_dtype)}")
     last_path = run_dir / "checkpoints" / ckpt.LAST
     start_epoch = 0
     if state is not None:

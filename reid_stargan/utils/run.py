@@ -157,6 +157,15 @@ def amp_dtype(device: torch.device, enabled: bool, cuda_dtype: torch.dtype) -> t
     return torch.bfloat16 if bf16_supported(device) else None
 
 
+def precision_name(requested: bool, dtype: torch.dtype | None) -> str:
+    """How a run computes, for its first log line: the autocast dtype, or fp32 and why."""
+    if dtype is not None:
+        return f"{str(dtype).removeprefix('torch.')} autocast"
+    if requested:  # amp_dtype gives None for a request only on CPUs without bf16 kernels
+        return "fp32 (amp requested, but this CPU has no bf16 kernels: no AVX512-BF16 or AMX)"
+    return "fp32"
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None):
     """The autocast context of `amp_dtype`'s result (a no-op for None)."""
     if dtype is None:
