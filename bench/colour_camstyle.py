@@ -30,6 +30,7 @@ from PIL import Image
 from reid_stargan.camstyle.generate import encode_image
 from reid_stargan.camstyle.naming import manifest_entry, output_name, write_manifest
 from reid_stargan.data.datasets import build_dataset
+from reid_stargan.data.imageio import load_rgb
 from reid_stargan.data.records import camera_links
 from reid_stargan.utils.io import atomic_write_bytes
 
@@ -38,7 +39,7 @@ def camera_statistics(records) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """camid -> (mean, std) of R, G, B over every pixel of the camera's training images."""
     sums: dict[int, np.ndarray] = {}
     for r in records:
-        x = np.asarray(Image.open(r.path).convert("RGB"), dtype=np.float64).reshape(-1, 3)
+        x = np.asarray(load_rgb(r.path), dtype=np.float64).reshape(-1, 3)
         acc = sums.setdefault(r.camid, np.zeros(7))
         acc[:3] += x.sum(0)
         acc[3:6] += (x * x).sum(0)
@@ -62,11 +63,11 @@ def _figure(entries: list[dict], out: Path, path: Path) -> None:
     for e in entries:
         first.setdefault(e["src_cam"], e)
     cols = [first[c] for c in sorted(first)]
-    size = Image.open(cols[0]["source"]).size
+    size = load_rgb(cols[0]["source"]).size
     sheet = Image.new("RGB", (size[0] * len(cols), size[1] * 2), "white")
     for i, e in enumerate(cols):
-        sheet.paste(Image.open(e["source"]).convert("RGB").resize(size), (i * size[0], 0))
-        sheet.paste(Image.open(out / e["output"]).convert("RGB").resize(size), (i * size[0], size[1]))
+        sheet.paste(load_rgb(e["source"]).resize(size), (i * size[0], 0))
+        sheet.paste(load_rgb(out / e["output"]).resize(size), (i * size[0], size[1]))
     sheet.save(path)
 
 
@@ -88,11 +89,11 @@ def main(argv=None) -> dict:
     for r in train:
         others = sorted(links[r.camid] - {r.camid})
         chosen = rng.permutation(others)[:args.targets_per_image] if len(others) > args.targets_per_image else others
-        with Image.open(r.path) as im:
-            for dst in sorted(int(c) for c in chosen):
-                name = output_name(Path(r.path).name, r.camid, dst)
-                atomic_write_bytes(out / name, encode_image(restyled(im, stats[r.camid], stats[dst]), "jpg", 95))
-                entries.append(manifest_entry(r.path, r.pid, r.camid, dst, name))
+        im = load_rgb(r.path)
+        for dst in sorted(int(c) for c in chosen):
+            name = output_name(Path(r.path).name, r.camid, dst)
+            atomic_write_bytes(out / name, encode_image(restyled(im, stats[r.camid], stats[dst]), "jpg", 95))
+            entries.append(manifest_entry(r.path, r.pid, r.camid, dst, name))
     write_manifest(out, entries)
     if args.figure:
         _figure(entries, out, Path(args.figure))
