@@ -21,6 +21,8 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import random
 import time
@@ -55,6 +57,7 @@ from reid_stargan.utils.io import (
     file_sha256,
 )
 from reid_stargan.utils.lock import FolderLock
+from reid_stargan.utils.run import channels_last, progress_bar
 
 
 class CamStyleError(ValueError):
@@ -132,11 +135,6 @@ def planned_outputs(record: Record, num_cameras: int, options: GenerateOptions,
     return [(dst, output_name(name, record.camid, dst, options.naming, suffix)) for dst in targets]
 
 
-def shard_records(records: Sequence[Record], index: int, count: int) -> list[Record]:
-    """Sorted by path, then every `count`-th: the union over shards is the whole set."""
-    return sorted(records, key=lambda r: r.path)[index::count]
-
-
 def generate_camstyle(checkpoint: str | os.PathLike, records: Sequence[Record], out_dir: str | os.PathLike,
                       num_cameras: int, options: GenerateOptions | None = None,
                       protected_dirs: Sequence[str | os.PathLike] = (), unparsed_names: int = 0) -> dict:
@@ -190,7 +188,8 @@ def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, re
     # The options this folder was written with, in the form a config's `generate:` section takes.
     atomic_write_text(out_dir / "config.yaml", dump_config_yaml({"generate": asdict(options)}))
 
-    own = shard_records(records, options.shard_index, options.num_shards)
+    # Sorted by path, then every num_shards-th: the union over shards is the whole set.
+    own = sorted(records, key=lambda r: r.path)[options.shard_index::options.num_shards]
     links = camera_links(records)  # from the whole set, so every shard plans the same targets
     plans = {record: planned_outputs(record, num_cameras, options, links) for record in own}
     _remove_stale_temporaries(out_dir, {name for targets in plans.values() for _, name in targets})
@@ -201,39 +200,33 @@ def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, re
         if todo:
             jobs.append(_Job(record, todo))
 
-    judge = None
-    if options.judge:
-        found = load_discriminator(checkpoint, device=device)
-        judge = found[0] if found is not None else None
+    found = load_discriminator(checkpoint, device=device) if options.judge else None
+    judge = found[0] if found is not None else None
 
-    use_cuda = device.type == "cuda"
-    if use_cuda and options.channels_last:
-        generator = generator.to(memory_format=torch.channels_last)
-    height, width = info["image_size"]
+    generator = channels_last(generator, device, options.channels_last)
     start = time.time()
     written, failed, correct, judged = 0, [], 0, 0
     pending: list[Future] = []
-    bar = _progress(sum(len(j.targets) for j in jobs), options.progress)
+    bar = progress_bar(sum(len(j.targets) for j in jobs), 0, options.progress, "camstyle", unit="img")
     with ThreadPoolExecutor(options.workers) as readers, ThreadPoolExecutor(options.workers) as writers:
-        for batch, images in _prefetched_batches(jobs, options.batch_size, readers, (width, height)):
+        for batch, images in _prefetched_batches(jobs, options.batch_size, readers, info["image_size"]):
             ok = [(job, img) for job, img in zip(batch, images) if not isinstance(img, BadImageError)]
             failed += [(job.record.path, img.reason) for job, img in zip(batch, images)
                        if isinstance(img, BadImageError)]
             if not ok:
                 continue
             x, labels, flat = _flatten_targets(ok, num_cameras)  # (N,3,H,W), (N,c_dim)
-            x, labels = x.to(device), labels.to(device)
-            if use_cuda and options.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = channels_last(x.to(device), device, options.channels_last)
+            labels = labels.to(device)
             with torch.inference_mode(), _autocast(device, options):
                 fake = translate(generator, x, labels).float()
-            pixels = _to_uint8(fake)  # (N,H,W,3) uint8
+            # Same rounding as torchvision.utils.save_image: x*255 + 0.5, clamped, truncated.
+            pixels = from_gan_range(fake).permute(0, 2, 3, 1).cpu().numpy()  # (N,H,W,3) uint8
             if judge is not None:
                 hits = _judge(judge, pixels, labels, device)
                 correct, judged = correct + hits, judged + len(flat)
             for (job, _dst, name), array in zip(flat, pixels):
-                pending.append(writers.submit(_write_output, array, out_dir / name, job.record,
-                                              options))
+                pending.append(writers.submit(_write_output, array, out_dir / name, job.record, options))
             written += len(flat)
             bar.update(len(flat))
             pending = _drain(pending, keep=4 * options.batch_size * num_cameras)
@@ -275,8 +268,6 @@ def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, re
 def _complete_summary(out_dir: Path, checkpoint_hash: str, options: GenerateOptions) -> dict | None:
     """The summary of a finished whole-folder run with this checkpoint and these output options whose
     folder is complete (`camstyle_status`), marked `already_complete`; else None."""
-    import json
-
     info_path, summary_path = out_dir / INFO_NAME, out_dir / SUMMARY_NAME
     if options.num_shards != 1 or not (info_path.is_file() and summary_path.is_file()):
         return None
@@ -308,8 +299,6 @@ def _claim_folder(out_dir: Path, checkpoint, checkpoint_hash: str, info, num_cam
                 f"{out_dir} holds {len(foreign)} image(s) ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}) "
                 f"but no {INFO_NAME}: not a CamStyle folder of this tool; choose an empty or new --out")
     if info_path.exists() and not options.overwrite:
-        import json
-
         previous = json.loads(info_path.read_text())
         if previous.get("checkpoint_sha256") != checkpoint_hash:
             raise CamStyleError(
@@ -326,13 +315,7 @@ def _claim_folder(out_dir: Path, checkpoint, checkpoint_hash: str, info, num_cam
         "c_dim": info["c_dim"],
         "image_size": list(info["image_size"]),
         "num_cameras": num_cameras,
-        "naming": options.naming,
-        "include_own": options.include_own,
-        "targets_per_image": options.targets_per_image,
-        "targets": options.targets,
-        "resize_back": options.resize_back,
-        "keep_detail": options.keep_detail,
-        "image_format": options.image_format,
+        **{key: getattr(options, key) for key in OUTPUT_KEYS},
     })
 
 
@@ -360,25 +343,24 @@ def _remove_stale_temporaries(out_dir: Path, own_names: set[str]) -> None:
             path.unlink(missing_ok=True)
 
 
-def _load_resized(record: Record, size: tuple[int, int]) -> np.ndarray | BadImageError:
+def _load_resized(record: Record, size_hw: tuple[int, int]) -> np.ndarray | BadImageError:
     try:
-        image = load_resized(record.path, (size[1], size[0]))  # size is PIL's (W, H)
+        image = load_resized(record.path, size_hw)
     except BadImageError as exc:
         return exc
     return np.asarray(image, dtype=np.uint8)  # (H,W,3)
 
 
 def _prefetched_batches(jobs: list[_Job], batch_size: int, pool: ThreadPoolExecutor,
-                        size: tuple[int, int]) -> Iterator[tuple[list[_Job], list]]:
+                        size_hw: tuple[int, int]) -> Iterator[tuple[list[_Job], list]]:
     """Yield (jobs, decoded images) while the next batch is already being decoded."""
+    def submit(batch: list[_Job]) -> list[Future]:
+        return [pool.submit(_load_resized, j.record, size_hw) for j in batch]
+
     batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
-    futures = None
+    upcoming = submit(batches[0]) if batches else []
     for i, batch in enumerate(batches):
-        if futures is None:
-            futures = [pool.submit(_load_resized, j.record, size) for j in batch]
-        current = futures
-        futures = ([pool.submit(_load_resized, j.record, size) for j in batches[i + 1]]
-                   if i + 1 < len(batches) else None)
+        current, upcoming = upcoming, (submit(batches[i + 1]) if i + 1 < len(batches) else [])
         yield batch, [f.result() for f in current]
 
 
@@ -386,20 +368,11 @@ def _flatten_targets(ok: list[tuple[_Job, np.ndarray]], c_dim: int):
     """One generator input per (image, target camera): images repeated, one-hot labels."""
     images = torch.from_numpy(np.stack([img for _, img in ok]))  # (B,H,W,3) uint8
     images = to_gan_range(images.permute(0, 3, 1, 2))  # (B,3,H,W) in [-1,1]
-    index, dsts, flat = [], [], []
-    for b, (job, _) in enumerate(ok):
-        for dst, name in job.targets:
-            index.append(b)
-            dsts.append(dst)
-            flat.append((job, dst, name))
-    labels = torch.zeros(len(dsts), c_dim)
-    labels[torch.arange(len(dsts)), torch.tensor(dsts)] = 1.0
-    return images[torch.tensor(index)], labels, flat
-
-
-def _to_uint8(fake: torch.Tensor) -> np.ndarray:
-    # Same rounding as torchvision.utils.save_image: x*255 + 0.5, clamped, truncated.
-    return from_gan_range(fake).permute(0, 2, 3, 1).cpu().numpy()  # (N,H,W,3)
+    flat = [(job, dst, name) for job, _ in ok for dst, name in job.targets]
+    index = torch.repeat_interleave(torch.arange(len(ok)), torch.tensor([len(job.targets) for job, _ in ok]))
+    labels = torch.zeros(len(flat), c_dim)
+    labels[torch.arange(len(flat)), torch.tensor([dst for _, dst, _ in flat])] = 1.0
+    return images[index], labels, flat
 
 
 def _judge(discriminator, pixels: np.ndarray, labels: torch.Tensor, device: torch.device) -> int:
@@ -424,20 +397,8 @@ def with_source_detail(fake: np.ndarray, source: Image.Image) -> np.ndarray:
     return np.clip(np.asarray(source, dtype=np.float32) + up + 0.5, 0, 255).astype(np.uint8)
 
 
-def _encode(array: np.ndarray, record: Record, options: GenerateOptions) -> bytes:
-    if options.keep_detail:
-        array = with_source_detail(array, load_rgb(record.path))
-    image = Image.fromarray(array)
-    if options.resize_back and not options.keep_detail:
-        with Image.open(record.path) as src:
-            image = image.resize(src.size, Image.BILINEAR)
-    return encode_image(image, options.image_format, options.jpeg_quality)
-
-
 def encode_image(image: Image.Image, image_format: str = "jpg", jpeg_quality: int = 95, **jpeg_options) -> bytes:
     """PNG or JPEG bytes of `image` (the one encoder of every CamStyle image this toolkit writes)."""
-    import io
-
     buffer = io.BytesIO()
     if image_format == "png":
         image.save(buffer, format="PNG")
@@ -447,7 +408,13 @@ def encode_image(image: Image.Image, image_format: str = "jpg", jpeg_quality: in
 
 
 def _write_output(array: np.ndarray, path: Path, record: Record, options: GenerateOptions) -> None:
-    atomic_write_bytes(path, _encode(array, record, options))
+    if options.keep_detail:
+        array = with_source_detail(array, load_rgb(record.path))
+    image = Image.fromarray(array)
+    if options.resize_back and not options.keep_detail:
+        with Image.open(record.path) as src:
+            image = image.resize(src.size, Image.BILINEAR)
+    atomic_write_bytes(path, encode_image(image, options.image_format, options.jpeg_quality))
 
 
 def _drain(pending: list[Future], keep: int) -> list[Future]:
@@ -466,19 +433,3 @@ def _write_manifest(out_dir: Path, records: Sequence[Record], num_cameras: int, 
                for dst, name in planned_outputs(record, num_cameras, options, links)]
     write_manifest(out_dir, entries)
     return [e["output"] for e in entries]
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="img", desc="camstyle", dynamic_ncols=True)

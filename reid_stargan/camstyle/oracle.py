@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from PIL import Image
+
 from reid_stargan.camstyle.generate import encode_image
 from reid_stargan.camstyle.naming import (
     MANIFEST_NAME,
@@ -28,8 +30,6 @@ def write_oracle_camstyle(synthetic_root: str | os.PathLike, out_dir: str | os.P
     Writes `<stem>_fake_<src>to<dst>.jpg` files and a manifest.jsonl (atomically, last), the same
     layout as tools/generate_camstyle.py; skips the work when the manifest already exists.
     """
-    from PIL import Image
-
     from reid_stargan.data.synthetic import read_image_meta, read_meta, true_rendering
 
     out_dir = Path(out_dir)

@@ -27,11 +27,6 @@ class ToolStage:
     overrides: list[str] = field(default_factory=list)  # dotted overrides applied on top
 
 
-# The `generate:` section is generate_camstyle's own options (one source of truth; pipeline-level
-# `progress` is the pipeline's).
-GenerateSection = GenerateOptions
-
-
 @dataclass
 class FaceSection:
     enabled: bool = True  # a small StarGAN run on a generated CelebA-format fixture, for the face row
@@ -55,7 +50,8 @@ class PipelineConfig:
     data: DataConfig = field(default_factory=DataConfig)
     synthetic: SyntheticSection = field(default_factory=SyntheticSection)
     stargan: ToolStage = field(default_factory=ToolStage)
-    generate: GenerateSection = field(default_factory=GenerateSection)
+    # generate_camstyle's own options (one source of truth); the pipeline-level `progress` is the pipeline's.
+    generate: GenerateOptions = field(default_factory=GenerateOptions)
     reid_baseline: ToolStage = field(default_factory=ToolStage)
     reid_camstyle: ToolStage = field(default_factory=ToolStage)
     seeds: list[int] = field(default_factory=lambda: [0])  # re-ID seeds; baseline and +CamStyle share each

@@ -21,6 +21,7 @@ def measure_quality(data: DataConfig, q: QualitySection, synthetic: bool, genera
                     baseline_model: Path) -> dict:
     """The measures on `data`'s images and the CamStyle folder; `baseline_model` judges identity."""
     from reid_stargan.camstyle.naming import read_camstyle
+    from reid_stargan.gan import load_generator
     from reid_stargan.pipeline import quality
     from reid_stargan.reid.checkpoint import load_reid_model
 
@@ -29,11 +30,11 @@ def measure_quality(data: DataConfig, q: QualitySection, synthetic: bool, genera
     timings = {}
 
     start = time.time()
-    h, w = _image_size(generator)
-    classifier = quality.train_camera_classifier(dataset.train, dataset.num_cameras, image_size=(h, w),
+    image_size = tuple(load_generator(generator)[1]["image_size"])  # (H, W) the generator wrote
+    classifier = quality.train_camera_classifier(dataset.train, dataset.num_cameras, image_size=image_size,
                                                  epochs=q.classifier_epochs, seed=0)
-    heldout = dataset.query + dataset.gallery
-    style = quality.camera_style_scores(classifier, generated, heldout, max_images=q.max_generated, seed=0)
+    style = quality.camera_style_scores(classifier, generated, dataset.query + dataset.gallery,
+                                        max_images=q.max_generated, seed=0)
     timings["camera_classifier_s"] = round(time.time() - start, 1)
 
     start = time.time()
@@ -72,10 +73,3 @@ def measure_quality(data: DataConfig, q: QualitySection, synthetic: bool, genera
              "queries with the untranslated sources. L1 in [0, 1] units per channel.")
     return {"table": table, "camera_style": style, "identity": identity, "fidelity": fidelity,
             "timings": timings, "notes": notes}
-
-
-def _image_size(generator: Path) -> tuple[int, int]:
-    from reid_stargan.gan import load_generator
-
-    _, info = load_generator(generator)
-    return tuple(info["image_size"])

@@ -51,14 +51,13 @@ def _save(fig, out_png: str | os.PathLike) -> tuple[int, int]:
 
 
 def translation_grid(rows: Sequence[GridRow], num_cameras: int, out_png: str | os.PathLike,
-                     camera_names: Sequence[str] | None = None, row_labels: Sequence[str] | None = None
-                     ) -> tuple[int, int]:
+                     camera_names: Sequence[str] | None = None) -> tuple[int, int]:
     """One row per real image, one column per camera: the generated rendering in that camera's style,
     and in the source's own column the real image itself, framed in slate blue and titled "real".
 
     ``rows``: [(source_path, source_camid, {camid: generated_path}), ...]; a camera missing from the
     dict is shown as an empty cell. ``camera_names`` label the columns (default "cam 1".."cam N",
-    1-based as in Market-1501 names); ``row_labels`` the rows (default: the source file's stem).
+    1-based as in Market-1501 names); each row is labelled with the source file's stem.
     Returns the PNG's (width, height) in pixels.
     """
     if not rows:
@@ -88,18 +87,15 @@ def translation_grid(rows: Sequence[GridRow], num_cameras: int, out_png: str | o
                 ax.imshow(load_rgb(path))
             for spine in ax.spines.values():
                 spine.set_visible(c == src_cam or path is None)
+                spine.set_color(REAL_FRAME_COLOR if c == src_cam else "0.8")
                 if c == src_cam:
-                    spine.set_color(REAL_FRAME_COLOR)
                     spine.set_linewidth(3)
-                else:
-                    spine.set_color("0.8")
             if r == 0:
                 ax.set_title(camera_names[c], fontsize=9)
             if c == src_cam:
                 ax.set_xlabel("real", fontsize=8, color=REAL_FRAME_COLOR, labelpad=1)
-        label = row_labels[r] if row_labels is not None else Path(source).stem
-        axes[r][0].annotate(label, xy=(-0.08, 0.5), xycoords="axes fraction", ha="right", va="center",
-                            fontsize=7)
+        axes[r][0].annotate(Path(source).stem, xy=(-0.08, 0.5), xycoords="axes fraction", ha="right",
+                            va="center", fontsize=7)
     return _save(fig, out_png)
 
 
@@ -229,7 +225,7 @@ def _draw_panel(ax, panel: str, curves: Mapping[str, tuple[list[float], list[flo
         ax.plot(xs, _ema(ys, span), linewidth=1.4, color=raw.get_color(), label=key)
     if accuracy:
         ax.set_ylim(-2, 102)
-    if panel == "learning rate":
+    if schedule:
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     ax.set_title(panel, fontsize=10)
     ax.grid(alpha=0.3)

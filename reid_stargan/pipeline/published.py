@@ -69,22 +69,17 @@ def _fmt(x: float) -> str:
 def published_table_markdown(results: tuple[PublishedResult, ...] = PUBLISHED) -> str:
     """Markdown section: heading, a warning line, the table (single query, no re-ranking, percent),
     and the numbered sources. Ready to paste into ``report.md`` below the measured table."""
-    sources: list[str] = []
+    sources = list(dict.fromkeys(r.source for r in results))  # first-seen order, numbered [1], [2], ...
+    papers = list(dict.fromkeys(r.paper for r in results))
     lines = [f"## {HEADING}", "",
              "Copied from the cited sources for scale only: different backbones, input sizes and schedules "
              "than the runs above, so do not read differences as this toolkit's gain or loss. "
              "Single query, no re-ranking, percent.", "",
              "| method | setting | rank-1 | mAP | notes | source |", "|---|---|---:|---:|---|---|"]
     for r in results:
-        if r.source not in sources:
-            sources.append(r.source)
         lines.append(f"| {r.method} | {r.setting} | {_fmt(r.rank1)} | {_fmt(r.mAP)} | {r.notes} | "
                      f"[{sources.index(r.source) + 1}] |")
     lines.append("")
-    papers = []
-    for r in results:
-        if r.paper not in papers:
-            papers.append(r.paper)
-    lines += [f"[{i}] {s}" + "  " for i, s in enumerate(sources, 1)]
+    lines += [f"[{i}] {s}  " for i, s in enumerate(sources, 1)]
     lines += ["", "Papers: " + "; ".join(papers) + "."]
     return "\n".join(lines) + "\n"

@@ -53,18 +53,10 @@ def load_images(paths: Sequence[str], image_size: tuple[int, int]) -> torch.Tens
 
     uint8 keeps a few thousand small images in memory cheaply; callers convert per batch.
     """
-
-    h, w = image_size
-    out = torch.empty((len(paths), 3, h, w), dtype=torch.uint8)
+    out = torch.empty((len(paths), 3, *image_size), dtype=torch.uint8)
     for i, path in enumerate(paths):
-        img = load_resized(path, (h, w))
-        out[i] = torch.from_numpy(np.array(img)).permute(2, 0, 1)  # (3, H, W)
+        out[i] = torch.from_numpy(np.array(load_resized(path, image_size))).permute(2, 0, 1)  # (3, H, W)
     return out
-
-
-def _to_float(batch: torch.Tensor) -> torch.Tensor:
-    # Plain scaling, no per-image normalisation: the colour cast IS the camera signal.
-    return to_gan_range(batch)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -72,7 +64,11 @@ def _to_float(batch: torch.Tensor) -> torch.Tensor:
 
 
 class CameraClassifier(nn.Module):
-    """Four conv blocks + global average pool + linear: enough to tell camera styles apart."""
+    """Four conv blocks + global average pool + linear: enough to tell camera styles apart.
+
+    Inputs are plainly scaled to [-1, 1] (`to_gan_range`), not normalised per image: the colour cast IS
+    the camera signal.
+    """
 
     def __init__(self, num_cameras: int, image_size: tuple[int, int] = (64, 32), width: int = 16):
         super().__init__()
@@ -107,8 +103,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator, max_shift: int = 3) -> torch
 
 def train_camera_classifier(records: Sequence[Record], num_cameras: int, image_size: tuple[int, int] = (64, 32),
                             epochs: int = 6, seed: int = 0, device: str = "cpu", batch_size: int = 64,
-                            lr: float = 2e-3, width: int = 16, max_images: int | None = 3000,
-                            log: Callable[[str], None] | None = None) -> CameraClassifier:
+                            lr: float = 2e-3, width: int = 16, max_images: int | None = 3000) -> CameraClassifier:
     """Train a :class:`CameraClassifier` on REAL images ``records`` (Record(path, pid, camid)) only.
 
     ``image_size`` is (H, W); ``max_images`` caps the training set (a seeded random subset) so the
@@ -121,12 +116,9 @@ def train_camera_classifier(records: Sequence[Record], num_cameras: int, image_s
     cams = np.array([r.camid for r in records])
     if cams.min() < 0 or cams.max() >= num_cameras:
         raise ValueError(f"camera ids must lie in 0..{num_cameras - 1}, got {cams.min()}..{cams.max()}")
-    rng = np.random.default_rng(seed)
-    order = np.arange(len(records))
-    if max_images is not None and len(records) > max_images:
-        order = np.sort(rng.choice(len(records), size=max_images, replace=False))
-    images = load_images([records[i].path for i in order], image_size)  # (N, 3, H, W) uint8
-    labels = torch.as_tensor(cams[order], dtype=torch.long)
+    chosen = _subset(records, max_images, seed)
+    images = load_images([r.path for r in chosen], image_size)  # (N, 3, H, W) uint8
+    labels = torch.as_tensor([r.camid for r in chosen], dtype=torch.long)
     # Small sets get smaller batches (>= 8 steps per epoch), so a tiny test set still trains.
     batch_size = max(2, min(batch_size, len(images) // 8))
 
@@ -139,56 +131,43 @@ def train_camera_classifier(records: Sequence[Record], num_cameras: int, image_s
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.2)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
-    for epoch in range(epochs):
+    for _ in range(epochs):
         perm = torch.randperm(len(images), generator=gen)
-        total, correct, loss_sum = 0, 0, 0.0
         for start in range(0, len(images), batch_size):
             idx = perm[start : start + batch_size]
             if len(idx) < 2:  # BatchNorm needs two samples
                 continue
-            x = _augment(_to_float(images[idx]), gen).to(device)  # (B, 3, H, W)
-            y = labels[idx].to(device)
-            logits = model(x)
-            loss = loss_fn(logits, y)
+            x = _augment(to_gan_range(images[idx]), gen).to(device)  # (B, 3, H, W)
+            loss = loss_fn(model(x), labels[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
-            total += len(idx)
-        if log is not None:
-            log(f"camera classifier epoch {epoch + 1}/{epochs}: loss {loss_sum / max(total, 1):.3f} "
-                f"train acc {100.0 * correct / max(total, 1):.1f}%")
     return model.eval()
 
 
 @torch.inference_mode()
-def predict_cameras(model: CameraClassifier, paths: Sequence[str], image_size: tuple[int, int] | None = None,
-                    batch_size: int = 256) -> np.ndarray:
-    """Predicted 0-based camera of each image in ``paths`` (int64 array, same order)."""
-    image_size = tuple(image_size or model.image_size)
+def predict_cameras(model: CameraClassifier, paths: Sequence[str], batch_size: int = 256) -> np.ndarray:
+    """Predicted 0-based camera of each image in ``paths`` (int64 array, same order), at the model's size."""
     device = next(model.parameters()).device
     model.eval()
     preds = []
     for start in range(0, len(paths), batch_size):
-        x = _to_float(load_images(paths[start : start + batch_size], image_size)).to(device)
+        x = to_gan_range(load_images(paths[start : start + batch_size], model.image_size)).to(device)
         preds.append(model(x).argmax(1).cpu().numpy())
     return np.concatenate(preds) if preds else np.zeros(0, np.int64)
 
 
-def camera_accuracy(model: CameraClassifier, items: Sequence[tuple[str, int]],
-                    image_size: tuple[int, int] | None = None) -> float:
+def camera_accuracy(model: CameraClassifier, items: Sequence[tuple[str, int]]) -> float:
     """Percent of ``items`` = [(path, camid 0-based), ...] classified as their camera."""
     if not items:
         raise ValueError("camera_accuracy: no items")
-    pred = predict_cameras(model, [p for p, _ in items], image_size)
+    pred = predict_cameras(model, [p for p, _ in items])
     return 100.0 * float(np.mean(pred == np.array([c for _, c in items])))
 
 
 def camera_style_scores(model: CameraClassifier, generated: Sequence[CamStyleRecord],
-                        heldout_real: Sequence[Record], image_size: tuple[int, int] | None = None,
-                        max_images: int | None = 3000, seed: int = 0) -> dict:
+                        heldout_real: Sequence[Record], max_images: int | None = 3000, seed: int = 0) -> dict:
     """Target-camera accuracy of ``generated`` images next to the classifier's held-out real accuracy.
 
     Returns percent values: ``generated_target_acc`` (predicted camera == target camera),
@@ -199,14 +178,13 @@ def camera_style_scores(model: CameraClassifier, generated: Sequence[CamStyleRec
     """
     generated = _subset(generated, max_images, seed)
     heldout_real = _subset(heldout_real, max_images, seed)
-    pred = predict_cameras(model, [g.path for g in generated], image_size)
+    pred = predict_cameras(model, [g.path for g in generated])
     dst = np.array([g.dst_camid for g in generated])
     src = np.array([g.src_camid for g in generated])
-    real_acc = camera_accuracy(model, [(r.path, r.camid) for r in heldout_real], image_size)
     return {
         "generated_target_acc": 100.0 * float(np.mean(pred == dst)),
         "generated_source_acc": 100.0 * float(np.mean(pred == src)),
-        "real_heldout_acc": real_acc,
+        "real_heldout_acc": camera_accuracy(model, [(r.path, r.camid) for r in heldout_real]),
         "chance": 100.0 / model.num_cameras,
         "num_generated": len(generated),
         "num_real_heldout": len(heldout_real),
@@ -311,11 +289,6 @@ def _psnr(mse: float) -> float:
     return 10.0 * math.log10(1.0 / max(mse, 1e-10))  # floor: identical images score 100 dB, not inf
 
 
-def _as_array(path: str | os.PathLike, size_wh: tuple[int, int]) -> np.ndarray:
-
-    return np.asarray(load_resized(path, (size_wh[1], size_wh[0])))
-
-
 def synthetic_fidelity(data_root: str | os.PathLike, camstyle_records: Sequence[CamStyleRecord],
                        max_images: int | None = 1000, seed: int = 0) -> dict:
     """L1 and PSNR of generated images against the true target-camera rendering (synthetic set only).
@@ -348,9 +321,9 @@ def synthetic_fidelity(data_root: str | os.PathLike, camstyle_records: Sequence[
         if not mask.any():
             skipped += 1
             continue
-        size_wh = (truth.shape[1], truth.shape[0])
-        rows_gen.append(_masked_errors(_as_array(g.path, size_wh), truth, mask))
-        rows_id.append(_masked_errors(_as_array(root / rec["file"], size_wh), truth, mask))
+        size = truth.shape[:2]  # (H, W)
+        rows_gen.append(_masked_errors(np.asarray(load_resized(g.path, size)), truth, mask))
+        rows_id.append(_masked_errors(np.asarray(load_resized(root / rec["file"], size)), truth, mask))
     if not rows_gen:
         raise ValueError(f"synthetic_fidelity: none of {len(camstyle_records)} records could be scored "
                          f"against {root} (sources not in the set?)")

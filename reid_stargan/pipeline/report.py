@@ -98,8 +98,9 @@ def write_report(inputs: ReportInputs, runs: dict[str, list[dict]], face: dict |
     table = results_table(rows, gain, inputs.seeds)
 
     labels = (("baseline", "baseline"), ("+CamStyle", "camstyle"))
-    curves = {name: _mean_curve([r["cmc"] for r in runs[key]]) for name, key in labels}
-    spread = {name: _std_curve([r["cmc"] for r in runs[key]]) for name, key in labels} if len(inputs.seeds) > 1 else None
+    cmcs = {name: [r["cmc"] for r in runs[key]] for name, key in labels}
+    curves = {name: _per_rank(statistics.fmean, c) for name, c in cmcs.items()}
+    spread = {name: _per_rank(statistics.stdev, c) for name, c in cmcs.items()} if len(inputs.seeds) > 1 else None
     maps = {name: statistics.fmean(r["mAP"] for r in runs[key]) for name, key in labels}
     plots.cmc_plot(curves, layout.file("cmc.png"), max_rank=20, std=spread, maps=maps)
     if (layout.stargan / "stats.jsonl").is_file():
@@ -167,12 +168,9 @@ def stargan_sentence(summary: dict, seconds: float | None) -> str:
             f"{_fmt(_percent(summary.get('d_acc_fake')))}% of the translations in their target domain.")
 
 
-def _mean_curve(curves: list[list[float]]) -> list[float]:
-    return [statistics.fmean(values) for values in zip(*curves)]
-
-
-def _std_curve(curves: list[list[float]]) -> list[float]:
-    return [statistics.stdev(values) for values in zip(*curves)]
+def _per_rank(statistic, curves: list[list[float]]) -> list[float]:
+    """`statistic` (mean, std) over seeds at each rank of several CMC curves."""
+    return [statistic(values) for values in zip(*curves)]
 
 
 def _read_json(path: Path) -> dict:

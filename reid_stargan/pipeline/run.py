@@ -38,6 +38,7 @@ from reid_stargan.data.config import DataConfig
 from reid_stargan.pipeline.config import PipelineConfig, ToolStage
 from reid_stargan.pipeline.layout import ReportInputs, RunLayout
 from reid_stargan.utils.io import atomic_write_json, atomic_write_text
+from reid_stargan.utils.run import flatten
 from reid_stargan.utils.rundir import RunLogger
 
 STAGES_DIR = "stages"
@@ -93,6 +94,7 @@ class Pipeline:
         self.progress = progress
         self.log = RunLogger(self.run_dir)
         self.num_cameras: int | None = None  # learnt when the generate stage parses the data set
+        self.plan: dict[str, tuple[dict, list[str]]] = {}  # set by run(): stage_plan()
         timings_path = self.layout.file("timings.json")
         self.timings: dict[str, float] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
 
@@ -105,14 +107,12 @@ class Pipeline:
     def _stage(self, name: str, fn):
         self.log.info(f"stage {name}: start")
         start = time.time()
-        plan = getattr(self, "plan", None)
         record = None
-        if plan is not None and name in plan:  # what it runs with, written before it writes anything
-            path = self._record_path(name)
-            previous = json.loads(path.read_text()) if path.is_file() else {}
-            record = {"stage": name, "settings": self._fingerprint(name, plan), "inputs": plan[name][1],
+        if name in self.plan:  # what it runs with, written before it writes anything
+            previous = self._record(name) or {}
+            record = {"stage": name, "settings": self._fingerprint(name, self.plan), "inputs": self.plan[name][1],
                       "started": previous.get("started", time.time()), "finished": previous.get("finished")}
-            atomic_write_json(path, record)
+            atomic_write_json(self._record_path(name), record)
         result = fn()
         if record is not None and not record["finished"]:
             atomic_write_json(self._record_path(name), {**record, "finished": time.time()})
@@ -126,10 +126,9 @@ class Pipeline:
     def _eta(self) -> str:
         """Progress over the whole job: stages done, minutes spent, and what the config's measured
         run time (`expected_minutes`) leaves."""
-        plan = getattr(self, "plan", None) or {}
-        done = sum(name in self.timings for name in plan)
+        done = sum(name in self.timings for name in self.plan)
         spent = sum(self.timings.values()) / 60
-        text = f"{done}/{len(plan)} stages done, {spent:.1f} min spent"
+        text = f"{done}/{len(self.plan)} stages done, {spent:.1f} min spent"
         if self.cfg.expected_minutes:
             left = max(self.cfg.expected_minutes - spent, 0.0)
             text += f", about {left:.0f} of the expected {self.cfg.expected_minutes:.0f} min left"
@@ -211,19 +210,15 @@ class Pipeline:
         table = table or self.stage_table()
         return {st.name: (self._flat(st.settings), list(st.reads)) for st in table if st.settings is not None}
 
-    def _flat(self, tree: dict, prefix: str = "") -> dict:
+    def _flat(self, tree: dict) -> dict:
         """Dotted keys; paths inside the run folder written relative to it, so a moved run still resumes."""
-        out = {}
-        for key, value in tree.items():
-            if isinstance(value, dict):
-                out.update(self._flat(value, f"{prefix}{key}."))
-                continue
+        out = flatten(tree)
+        for key, value in out.items():
             if isinstance(value, str):
                 for base in {str(self.run_dir), str(self.run_dir.resolve())}:
                     if value == base or value.startswith(base + os.sep):
-                        value = "<run>" + value[len(base):]
+                        out[key] = "<run>" + value[len(base):]
                         break
-            out[f"{prefix}{key}"] = value
         return json.loads(json.dumps(out))  # as a record file gives it back (tuples as lists)
 
     def _fingerprint(self, name: str, plan: dict) -> dict:
@@ -359,9 +354,8 @@ class Pipeline:
     def train_reid(self, mode: str, seed: int, camstyle: Path | None) -> dict:
         from reid_stargan.reid.trainer import train_reid
 
-        run = self.layout.reid(mode, seed)
-        return train_reid(self.reid_config(mode, seed), run, camstyle=str(camstyle) if camstyle else None,
-                          resume=True, progress=self.progress)
+        return train_reid(self.reid_config(mode, seed), self.layout.reid(mode, seed),
+                          camstyle=str(camstyle) if camstyle else None, resume=True, progress=self.progress)
 
     def face_setting(self) -> dict:
         face = self.cfg.face
