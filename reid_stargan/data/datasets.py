@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
 import re
@@ -55,8 +56,6 @@ def build_dataset(name: str, root: str | os.PathLike, **options) -> ReidDataset 
 def resolve_parser(name: str):
     if ":" not in name:
         return DATASETS.get(name)
-    import importlib
-
     module_name, _, attr = name.partition(":")
     try:
         parser = getattr(importlib.import_module(module_name), attr)
@@ -69,12 +68,12 @@ def resolve_parser(name: str):
 
 
 # ----------------------------------------------------------------------------- Market-style folders
-def parse_market_folder(folder: Path, *, bad_names: str = "skip", drop_junk: bool = True,
+def parse_market_folder(folder: Path, *, bad_names: str = "skip",
                         unparsed_as_distractor: bool = False) -> tuple[list[Record], list[str]]:
     """Records of one Market-style folder, plus the file names that did not match the pattern.
 
-    pid -1 (junk) is dropped when `drop_junk`; pid 0 (distractors) is kept. With
-    `bad_names="error"` a non-matching name raises; with "skip" it is counted and returned.
+    pid -1 (junk) is dropped; pid 0 (distractors) is kept. With `bad_names="error"` a non-matching
+    name raises; with "skip" it is counted and returned.
     """
     if not folder.is_dir():
         raise DatasetError(f"missing folder {folder}\n{MARKET_LAYOUT_HELP}")
@@ -93,7 +92,7 @@ def parse_market_folder(folder: Path, *, bad_names: str = "skip", drop_junk: boo
             unmatched.append(name)
             continue
         pid, cam = int(match.group(1)), int(match.group(2))
-        if pid == -1 and drop_junk:
+        if pid == -1:
             continue
         if cam < 1:
             raise DatasetError(f"{folder / name}: camera id c{cam} is out of range (cameras count from c1)")
@@ -130,7 +129,7 @@ def _market_dataset(name: str, root: Path, num_cameras: int | None, bad_names: s
     # gallery must not add a domain that has no training image.
     inferred = 1 + max(r.camid for r in splits["train"])
     for split in ("query", "gallery"):
-        stray = [r for r in splits[split] if r.camid >= (num_cameras or inferred)]
+        stray = [r for r in splits[split] if r.camid >= inferred]
         if stray and not num_cameras:
             raise DatasetError(
                 f"{stray[0].path}: camera c{stray[0].camid + 1} has no training image (the training split "

@@ -74,8 +74,8 @@ def _face(rng: np.random.Generator, size: int, hair: tuple[int, int, int] | None
     brow_tilt = {"angry": 3, "disgusted": 2, "sad": -3, "fearful": -2, "surprised": 0}.get(expr, 0) * s
     brow_y = eye_y - (7 if expr in ("surprised", "fearful") else 5) * s
     for sign, ex in ((-1, cx - 7 * s), (1, cx + 7 * s)):
-        d.line([ex - 4 * s, brow_y - sign * brow_tilt / 2 * (-1), ex + 4 * s, brow_y + brow_tilt / 2 * (1 if sign < 0 else -1)],
-               fill=(50, 35, 25), width=max(1, int(1.5 * s)))
+        lift = sign * brow_tilt / 2
+        d.line([ex - 4 * s, brow_y + lift, ex + 4 * s, brow_y - lift], fill=(50, 35, 25), width=max(1, int(1.5 * s)))
     box = [cx - 7 * s, mouth_y - 4 * s, cx + 7 * s, mouth_y + 4 * s]
     if expr == "happy":
         d.chord(box, 0, 180, fill=(150, 30, 40))

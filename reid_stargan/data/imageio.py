@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -23,8 +24,6 @@ class BadImageError(OSError):
 def _to_8bit(img: Image.Image, path: str | os.PathLike) -> Image.Image:
     """16-bit greyscale (`I;16*`, or `I` from a 16-bit PNG) scaled to 8 bits; PIL's own convert clips
     every value above 255 to white. Other wide modes (32-bit int, float) are refused, not guessed."""
-    import numpy as np
-
     if img.mode.startswith("I;16") or (img.mode == "I" and img.format == "PNG"):
         values = np.asarray(img, dtype=np.uint32)  # (H, W), 0..65535
         return Image.fromarray(((values + 128) // 257).clip(0, 255).astype(np.uint8), mode="L")

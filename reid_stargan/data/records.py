@@ -78,9 +78,8 @@ class ReidDataset:
                 f"skipped: " + "; ".join(parts))
 
     def summary(self) -> str:
-        rows = [("train", self.train), ("query", self.query), ("gallery", self.gallery)]
         lines = [f"{self.name}: {self.num_cameras} cameras"]
-        for split, recs in rows:
+        for split, recs in (("train", self.train), ("query", self.query), ("gallery", self.gallery)):
             lines.append(f"  {split:8s} {len({r.pid for r in recs}):6d} ids {len(recs):8d} images")
         return "\n".join(lines)
 

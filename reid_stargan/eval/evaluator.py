@@ -72,9 +72,8 @@ def validate_inputs(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids):
         arr = np.asarray(arr.cpu() if isinstance(arr, torch.Tensor) else arr)
         if arr.ndim != 1 or len(arr) != n:
             raise ValueError(f"{name} must be 1-D with {n} entries (one per feature row), got shape {arr.shape}")
-        if not np.issubdtype(arr.dtype, np.integer):
-            if not np.all(np.equal(np.mod(arr, 1), 0)):
-                raise ValueError(f"{name} must hold integers")
+        if not np.issubdtype(arr.dtype, np.integer) and not np.all(np.equal(np.mod(arr, 1), 0)):
+            raise ValueError(f"{name} must hold integers")
         labels.append(arr.astype(np.int64))
     for name, feats in (("q_feats", q_feats), ("g_feats", g_feats)):
         if not _all_finite(feats):
@@ -86,40 +85,6 @@ def _all_finite(feats, rows_per_block: int = 65536) -> bool:
     """NaN/Inf check in row blocks: a whole-array mask would be a G x D bool array (1 GB at 500k x 2048)."""
     check = torch.isfinite if isinstance(feats, torch.Tensor) else np.isfinite
     return all(bool(check(feats[s:s + rows_per_block]).all()) for s in range(0, len(feats), rows_per_block))
-
-
-def _to_percent(raw: dict) -> dict:
-    cmc = np.asarray(raw["cmc"])
-    out = {"mAP": 100.0 * raw["mAP"], "mAP_trapezoid": 100.0 * raw["mAP_trapezoid"]}
-    for k in REPORTED_RANKS:
-        out[f"rank{k}"] = 100.0 * float(cmc[min(k, len(cmc)) - 1])
-    out["mINP"] = 100.0 * raw["mINP"]
-    out["num_valid_queries"] = int(raw["num_valid_queries"])
-    out["num_skipped_queries"] = int(raw["num_skipped_queries"])
-    out["cmc"] = [100.0 * float(c) for c in cmc]
-    return out
-
-
-def _ranks_from_chunks(chunks, q_pids, q_camids, match_index: QueryMatchIndex):
-    """Run :func:`positive_ranks_chunk` over (start, end, dist) chunks; concatenate the hit lists."""
-    ranks, rows = [], []
-    g_pids_t = None
-    for start, end, dist in chunks:
-        if g_pids_t is None or g_pids_t.device != dist.device:
-            g_pids_t = torch.from_numpy(match_index.g_pids).to(dist.device)
-        r, q = positive_ranks_chunk(dist, q_pids[start:end], q_camids[start:end], match_index, g_pids_t)
-        ranks.append(r)
-        rows.append(q + start)
-    return np.concatenate(ranks), np.concatenate(rows)
-
-
-def _auto_backend(device) -> str:
-    """FAISS when installed, except on a CUDA device that FAISS cannot use (faiss-cpu): torch's tiles there."""
-    if not faiss_available():
-        return "torch"
-    if torch.device(device).type == "cuda" and faiss_gpu_count() == 0:
-        return "torch"
-    return "faiss"
 
 
 def evaluate(
@@ -163,37 +128,42 @@ def evaluate(
     q_pids, g_pids, q_camids, g_camids = validate_inputs(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids)
     num_q, num_g = len(q_feats), len(g_feats)
     if backend == "auto":
-        backend = _auto_backend(device)
+        # FAISS when installed, except on a CUDA device that FAISS cannot use (faiss-cpu): torch's tiles there.
+        faiss_usable = faiss_available() and (torch.device(device).type != "cuda" or faiss_gpu_count() > 0)
+        backend = "faiss" if faiss_usable else "torch"
 
-    if rerank:
-        from .rerank import rerank_distance_chunks
-
-        # Re-ranking runs its own neighbour pass (numpy / torch tiles): report the path that ran.
-        backend = "reference" if backend == "reference" else "torch"
-
-        if backend == "reference":
+    if backend == "reference":
+        if rerank:
             from .rerank import re_ranking_dense
 
-            raw = eval_reference(
-                re_ranking_dense(q_feats, g_feats, rerank_k1, rerank_k2, rerank_lambda, metric),
-                q_pids, g_pids, q_camids, g_camids, max_rank)
+            distmat = re_ranking_dense(q_feats, g_feats, rerank_k1, rerank_k2, rerank_lambda, metric)
         else:
+            distmat = pairwise_distance(q_feats, g_feats, metric)
+        raw = eval_reference(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
+    else:
+        if rerank:
+            from .rerank import rerank_distance_chunks
+
+            # Re-ranking runs its own neighbour pass (numpy / torch tiles): report the path that ran.
+            backend = "torch"
             chunks = rerank_distance_chunks(q_feats, g_feats, rerank_k1, rerank_k2, rerank_lambda, metric,
                                             chunk_elems=chunk_elems, device=device)
-            ranks, rows = _ranks_from_chunks(chunks, q_pids, q_camids, QueryMatchIndex(g_pids, g_camids))
-            raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank)
-    elif backend == "reference":
-        raw = eval_reference(pairwise_distance(q_feats, g_feats, metric), q_pids, g_pids, q_camids, g_camids,
-                             max_rank)
-    else:
-        if backend == "faiss":
+        elif backend == "faiss":
             chunks = iter_faiss_distance_chunks(q_feats, g_feats, metric, chunk_elems)
         else:
             chunks = iter_distance_chunks(q_feats, g_feats, metric, chunk_elems, device)
-        ranks, rows = _ranks_from_chunks(chunks, q_pids, q_camids, QueryMatchIndex(g_pids, g_camids))
-        raw = metrics_from_ranks(ranks, rows, num_q, num_g, max_rank)
+        match_index = QueryMatchIndex(g_pids, g_camids)
+        ranks, rows = [], []  # the true matches' ranks and query rows, chunk by chunk
+        for start, end, dist in chunks:
+            r, q = positive_ranks_chunk(dist, q_pids[start:end], q_camids[start:end], match_index)
+            ranks.append(r)
+            rows.append(q + start)
+        raw = metrics_from_ranks(np.concatenate(ranks), np.concatenate(rows), num_q, num_g, max_rank)
 
-    out = _to_percent(raw)
-    out.update({"metric": metric, "rerank": bool(rerank), "backend": backend,
-                "num_queries": num_q, "num_gallery": num_g, "max_rank": len(out["cmc"])})
-    return out
+    cmc = np.asarray(raw["cmc"])
+    return {"mAP": 100.0 * raw["mAP"], "mAP_trapezoid": 100.0 * raw["mAP_trapezoid"],
+            **{f"rank{k}": 100.0 * float(cmc[min(k, len(cmc)) - 1]) for k in REPORTED_RANKS},
+            "mINP": 100.0 * raw["mINP"], "num_valid_queries": int(raw["num_valid_queries"]),
+            "num_skipped_queries": int(raw["num_skipped_queries"]), "cmc": [100.0 * float(c) for c in cmc],
+            "metric": metric, "rerank": bool(rerank), "backend": backend,
+            "num_queries": num_q, "num_gallery": num_g, "max_rank": len(cmc)}

@@ -88,8 +88,16 @@ def _quiet_deprecations():
         yield
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+@contextlib.contextmanager
+def _atomic_target(path: Path):
+    """A temporary name beside `path` to write to: renamed onto `path` when the block succeeds, else removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def export_torchscript(model: nn.Module, path: str | os.PathLike, height: int = 256, width: int = 128,
@@ -102,14 +110,8 @@ def export_torchscript(model: nn.Module, path: str | os.PathLike, height: int = 
     with _quiet_deprecations():
         scripted = torch.jit.script(ReidInference(model))
     meta = metadata if metadata is not None else export_metadata(model, height, width)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
-        with _quiet_deprecations():
-            torch.jit.save(scripted, str(tmp), _extra_files={METADATA_FILE: json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _atomic_target(path) as tmp, _quiet_deprecations():
+        torch.jit.save(scripted, str(tmp), _extra_files={METADATA_FILE: json.dumps(meta)})
     return path
 
 
@@ -129,9 +131,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, height: int = 256, wi
     net = ReidInference(model)
     example = torch.zeros(2, 3, int(height), int(width))
     meta = metadata if metadata is not None else export_metadata(model, height, width)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
+    with _atomic_target(path) as tmp:
         with _quiet_deprecations():  # dynamo=True would add onnxscript as a dependency; this one is exact here
             torch.onnx.export(net, (example,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                               dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
@@ -141,9 +141,6 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, height: int = 256, wi
         entry.key, entry.value = METADATA_FILE, json.dumps(meta)
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -14,29 +14,23 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from reid_stargan.data.datasets import MARKET_NAME
 from reid_stargan.data.preprocess import reid_eval_tensor
+from reid_stargan.data.records import Record
 
 logger = logging.getLogger(__name__)
 
 
-# "0002_c1s1_000451_03.jpg" (Market-1501), "0001_c2_f0046182.jpg" (DukeMTMC-reID): pid, 1-based camera.
-# The same pattern as reid_stargan.data.datasets.MARKET_NAME, kept here so this module stays standalone.
-_MARKET_NAME = re.compile(r"^(-?\d+)_c(\d+)")
-
-
-def record_from_path(path: str | os.PathLike):
+def record_from_path(path: str | os.PathLike) -> Record:
     """A ``Record`` for a plain image path: pid and 0-based camid from a Market-1501 style file name
     (``0002_c1s1_...``), -1 and -1 when the name does not carry them."""
-    from reid_stargan.data.records import Record
-
     path = os.fspath(path)
-    match = _MARKET_NAME.match(os.path.basename(path))
+    match = MARKET_NAME.match(os.path.basename(path))
     if match is None or int(match.group(2)) < 1:
         return Record(path, -1, -1)
     return Record(path, int(match.group(1)), int(match.group(2)) - 1)
@@ -134,5 +128,5 @@ def extract_features(model: torch.nn.Module, records: Sequence, image_size=(256,
     camids = np.array([records[i].camid for i in kept_idx], dtype=np.int64)
     feats = torch.cat(feats).numpy().astype(np.float32)
     if return_index:
-        return feats, pids, camids, kept_idx.astype(np.int64)
+        return feats, pids, camids, kept_idx
     return feats, pids, camids

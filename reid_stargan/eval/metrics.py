@@ -70,16 +70,15 @@ def eval_reference(
         raw_cmc = matches[q_idx][~remove]  # 1 where a true match sits in the filtered ranked list
         if not np.any(raw_cmc):
             continue
+        hit_ranks = np.flatnonzero(raw_cmc)  # 0-based
         cmc = raw_cmc.cumsum()
-        last_hit = np.flatnonzero(raw_cmc)[-1]
-        all_inp.append(cmc[last_hit] / (last_hit + 1.0))
+        all_inp.append(cmc[hit_ranks[-1]] / (hit_ranks[-1] + 1.0))
         cmc = np.minimum(cmc, 1)
         # A valid query always hits before its list ends, so pad a short list with its final 1s.
         cmc = np.pad(cmc[:max_rank], (0, max(0, max_rank - len(cmc))), mode="edge")
         all_cmc.append(cmc)
 
         num_rel = raw_cmc.sum()
-        hit_ranks = np.flatnonzero(raw_cmc)  # 0-based
         precision = np.arange(1, num_rel + 1) / (hit_ranks + 1.0)
         all_ap.append(precision.sum() / num_rel)
         # Market-1501 MATLAB compute_AP: trapezoid between the precision just before each hit
@@ -87,16 +86,20 @@ def eval_reference(
         prev = np.where(hit_ranks > 0, np.arange(num_rel) / np.maximum(hit_ranks, 1), 1.0)
         all_ap_trap.append(((prev + precision) / 2).sum() / num_rel)
 
-    num_valid = len(all_ap)
-    if num_valid == 0:
+    if not all_ap:
         raise ValueError("no query has a true match in the gallery (after same-camera and junk removal)")
+    return _summary(all_ap, all_ap_trap, all_inp, np.asarray(all_cmc, dtype=np.float64).mean(0), num_q)
+
+
+def _summary(ap, ap_trapezoid, inp, cmc: np.ndarray, num_queries: int) -> dict:
+    """The result dict of both paths, from the per-valid-query AP, trapezoid AP and INP and the CMC curve."""
     return {
-        "mAP": float(np.mean(all_ap)),
-        "mAP_trapezoid": float(np.mean(all_ap_trap)),
-        "mINP": float(np.mean(all_inp)),
-        "cmc": np.asarray(all_cmc, dtype=np.float64).mean(0),
-        "num_valid_queries": num_valid,
-        "num_skipped_queries": num_q - num_valid,
+        "mAP": float(np.mean(ap)),
+        "mAP_trapezoid": float(np.mean(ap_trapezoid)),
+        "mINP": float(np.mean(inp)),
+        "cmc": cmc,
+        "num_valid_queries": len(ap),
+        "num_skipped_queries": num_queries - len(ap),
     }
 
 
@@ -133,16 +136,7 @@ def metrics_from_ranks(
     inp_per_query = counts / (hit_ranks[last] + 1.0)
     first_rank = hit_ranks[starts]
     cmc = (first_rank[None, :] <= np.arange(max_rank)[:, None]).mean(1)
-
-    num_valid = len(starts)
-    return {
-        "mAP": float(ap_per_query.mean()),
-        "mAP_trapezoid": float(ap_trapezoid_per_query.mean()),
-        "mINP": float(inp_per_query.mean()),
-        "cmc": cmc,
-        "num_valid_queries": int(num_valid),
-        "num_skipped_queries": int(num_queries - num_valid),
-    }
+    return _summary(ap_per_query, ap_trapezoid_per_query, inp_per_query, cmc, int(num_queries))
 
 
 class QueryMatchIndex:
@@ -157,14 +151,12 @@ class QueryMatchIndex:
         self.g_camids = np.asarray(g_camids)
         self.junk = np.flatnonzero(self.g_pids == -1)
         order = np.argsort(self.g_pids, kind="stable")  # gallery indices grouped by pid, ascending inside
-        pids_sorted = self.g_pids[order]
-        uniq, starts = np.unique(pids_sorted, return_index=True)
+        uniq, starts = np.unique(self.g_pids[order], return_index=True)
         ends = np.r_[starts[1:], len(order)]
         self._groups = {int(p): order[s:e] for p, s, e in zip(uniq, starts, ends, strict=True) if p != -1}
 
     def lists(self, q_pids: np.ndarray, q_camids: np.ndarray):
         """Return (pos_rows, pos_cols, rm_rows, rm_cols) int64 arrays for a chunk of queries."""
-        empty = np.zeros(0, dtype=np.int64)
         pos_r, pos_c, rm_r, rm_c = [], [], [], []
         for row, (pid, cam) in enumerate(zip(q_pids.tolist(), q_camids.tolist(), strict=True)):
             same_pid = self._groups.get(pid)
@@ -176,8 +168,9 @@ class QueryMatchIndex:
             pos_c.append(pos)
             rm_r.append(np.full(len(rm), row, dtype=np.int64))
             rm_c.append(rm)
-        cat = (lambda xs: np.concatenate(xs).astype(np.int64)) if pos_r else (lambda xs: empty)
-        return cat(pos_r), cat(pos_c), cat(rm_r), cat(rm_c)
+        if not pos_r:
+            return tuple(np.zeros(0, dtype=np.int64) for _ in range(4))
+        return tuple(np.concatenate(xs).astype(np.int64) for xs in (pos_r, pos_c, rm_r, rm_c))
 
 
 def row_value_col_keys(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, num_cols: int) -> np.ndarray:
@@ -225,7 +218,6 @@ def positive_ranks_chunk(
     q_pids: np.ndarray,
     q_camids: np.ndarray,
     match_index: QueryMatchIndex,
-    g_pids_t: torch.Tensor | None = None,
 ):
     """Exact 0-based ranks of the true matches for a chunk of queries, without sorting the gallery.
 
@@ -234,18 +226,17 @@ def positive_ranks_chunk(
     it in the (distance, gallery index) order, so only the items no farther than the query's worst
     true match can matter: they are picked with one comparison, and only they are sorted, by one
     sort of int64 (row, distance, index) keys. For a usable model that is a few hundred items per
-    query instead of the whole gallery. ``g_pids_t`` is accepted for backward compatibility (unused).
+    query instead of the whole gallery.
     Returns (hit_ranks, hit_rows) int64 numpy arrays, grouped by row and ascending in rank.
     """
     num_b, num_g = dist.shape
     rows_per_call = max(1, MAX_KEYED_ELEMS // num_g)
     if num_b > rows_per_call:  # the int64 sort keys need rows * G < 2^31: split the chunk
+        starts = range(0, num_b, rows_per_call)
         parts = [positive_ranks_chunk(dist[s:s + rows_per_call], q_pids[s:s + rows_per_call],
-                                      q_camids[s:s + rows_per_call], match_index)
-                 for s in range(0, num_b, rows_per_call)]
-        offsets = range(0, num_b, rows_per_call)
+                                      q_camids[s:s + rows_per_call], match_index) for s in starts]
         return (np.concatenate([r for r, _ in parts]),
-                np.concatenate([q + s for (_, q), s in zip(parts, offsets, strict=True)]))
+                np.concatenate([q + s for (_, q), s in zip(parts, starts, strict=True)]))
     pos_r, pos_c, rm_r, rm_c = match_index.lists(q_pids, q_camids)
     if len(pos_r) == 0:
         empty = np.zeros(0, dtype=np.int64)

@@ -293,34 +293,24 @@ def _knn_pass(tiles: _SymmetricTiles, k: int, chunk_elems: int, split: int | Non
             tile = next_tile.result()  # (Bi, Bj)
             if t + 1 < len(spans):
                 next_tile = worker.submit(tiles, *spans[t + 1])
-            _take_tile(running, row_max, block, split, tile, i0, i1, j0, j1)
+            # Fold the tile into the neighbour lists, the row maxima and the Q x G block.
+            running.update(i0, i1, tile, j0)
+            np.maximum(row_max[i0:i1], tile.max(axis=1), out=row_max[i0:i1])
+            if j0 != i0:  # the same distances seen from the rows J
+                running.update(j0, j1, tile, i0, transposed=True)
+                np.maximum(row_max[j0:j1], tile.max(axis=0), out=row_max[j0:j1])
+            if block is not None and i0 < split and j1 > split:
+                c0 = max(j0, split)
+                block[i0:min(i1, split), c0 - split:j1 - split] = tile[:split - i0, c0 - j0:]
     return KnnPass(running.idx, running.vals, row_max, block)  # every merge keeps the lists sorted
-
-
-def _take_tile(running: _RunningNeighbours, row_max: np.ndarray, block: np.ndarray | None, split: int | None,
-               tile: np.ndarray, i0: int, i1: int, j0: int, j1: int) -> None:
-    """Fold the tile d(rows [i0, i1), columns [j0, j1)) into the neighbour lists, row maxima and Q x G block."""
-    running.update(i0, i1, tile, j0)
-    np.maximum(row_max[i0:i1], tile.max(axis=1), out=row_max[i0:i1])
-    if j0 != i0:  # the same distances seen from the rows J
-        running.update(j0, j1, tile, i0, transposed=True)
-        np.maximum(row_max[j0:j1], tile.max(axis=0), out=row_max[j0:j1])
-    if block is not None and i0 < split and j1 > split:
-        c0 = max(j0, split)
-        block[i0:min(i1, split), c0 - split:j1 - split] = tile[:split - i0, c0 - j0:]
-
-
-def _neighbour_matrix(knn: np.ndarray, width: int) -> sp.csr_matrix:
-    """(N, N) 0/1 int32 CSR: row i marks knn[i, :width]."""
-    n = len(knn)
-    cols = np.sort(knn[:, :width], axis=1).ravel()
-    indptr = np.arange(0, n * width + 1, width, dtype=np.int64)
-    return sp.csr_matrix((np.ones(len(cols), dtype=np.int32), cols, indptr), shape=(n, n))
 
 
 def _reciprocal_matrix(knn: np.ndarray, width: int) -> sp.csr_matrix:
     """(N, N) 0/1 CSR: entry (i, j) when j is among i's first ``width`` neighbours and i among j's."""
-    forward = _neighbour_matrix(knn, width)
+    n = len(knn)
+    cols = np.sort(knn[:, :width], axis=1).ravel()
+    indptr = np.arange(0, n * width + 1, width, dtype=np.int64)
+    forward = sp.csr_matrix((np.ones(len(cols), dtype=np.int32), cols, indptr), shape=(n, n))  # row i: knn[i, :width]
     return forward.multiply(forward.T.tocsr()).tocsr()
 
 
@@ -436,9 +426,7 @@ def rerank_distance_chunks(q_feats, g_feats, k1: int = 20, k2: int = 6, lambda_v
         # final = (1 - lambda) * jaccard + lambda * d / row_max, jaccard = 1 - overlap / (2 - overlap),
         # in float32 like the dense reference, in place (B x G passes are memory bound).
         final = _min_overlap(V[start:end], Vg_csc).astype(np.float32)  # (B, G) overlap
-        denominator = np.subtract(np.float32(2.0), final)
-        final /= denominator
-        del denominator
+        final /= np.subtract(np.float32(2.0), final)
         np.subtract(np.float32(1.0), final, out=final)
         final *= np.float32(1 - lambda_value)
         original = computer(q[start:end]).numpy() if computer is not None else pass_.block[start:end].copy()

@@ -82,10 +82,6 @@ class DistanceComputer:
         else:
             self.g_sq = row_sq_norms(self.g)  # (G,) like the queries' |q|^2 (not norm() ** 2: rounding)
 
-    @property
-    def num_gallery(self) -> int:
-        return self.g.shape[0]
-
     @torch.no_grad()  # distances are evaluation only; also lets the CPU path view them as numpy
     def __call__(self, q) -> torch.Tensor:
         q = as_tensor(q, self.device)  # (B, D)
@@ -127,19 +123,19 @@ def iter_distance_chunks(
     """Yield (start, end, dist) with dist (end-start, G) for consecutive query chunks."""
     computer = DistanceComputer(g, metric, device)
     num_q = len(q)
-    step = query_chunk_size(num_q, computer.num_gallery, chunk_elems)
+    step = query_chunk_size(num_q, len(computer.g), chunk_elems)
     for start in range(0, num_q, step):
         end = min(num_q, start + step)
         yield start, end, computer(q[start:end])
 
 
-def iter_faiss_distance_chunks(q, g, metric: str = "cosine", chunk_elems: int = DEFAULT_CHUNK_ELEMS,
-                               use_gpu: bool | None = None) -> Iterator[tuple[int, int, torch.Tensor]]:
+def iter_faiss_distance_chunks(q, g, metric: str = "cosine",
+                               chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> Iterator[tuple[int, int, torch.Tensor]]:
     """As :func:`iter_distance_chunks`, with each (B, G) tile computed by FAISS's brute-force kernels.
 
     On CPU that is ``faiss.pairwise_distances`` (BLAS; its own L2 kernel for euclidean), on a GPU
-    ``faiss.pairwise_distance_gpu`` when faiss-gpu sees one (``use_gpu`` None = auto). Cosine
-    normalises the gallery once (a float32 copy, G x D) and each query chunk.
+    ``faiss.pairwise_distance_gpu`` when faiss-gpu sees one. Cosine normalises the gallery once (a
+    float32 copy, G x D) and each query chunk.
     """
     import faiss
 
@@ -147,12 +143,7 @@ def iter_faiss_distance_chunks(q, g, metric: str = "cosine", chunk_elems: int = 
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
     g = _faiss_rows(g, metric)
-    num_gpus = faiss_gpu_count()
-    if use_gpu and num_gpus == 0:
-        raise RuntimeError("use_gpu=True but FAISS sees no GPU (is faiss-gpu installed?)")
-    if use_gpu is None:
-        use_gpu = num_gpus > 0
-    resources = faiss.StandardGpuResources() if use_gpu else None
+    resources = faiss.StandardGpuResources() if faiss_gpu_count() > 0 else None
     step = query_chunk_size(len(q), len(g), chunk_elems)
     for start in range(0, len(q), step):
         end = min(len(q), start + step)
@@ -203,11 +194,11 @@ def build_faiss_index(g: np.ndarray, metric: str = "cosine", index: str = "flat"
     g = _faiss_rows(g, metric)
     dim = g.shape[1]
     faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
+    flat = faiss.IndexFlatIP(dim) if metric == "cosine" else faiss.IndexFlatL2(dim)
     if index == "flat":
-        cpu_index = faiss.IndexFlatIP(dim) if metric == "cosine" else faiss.IndexFlatL2(dim)
+        cpu_index = flat
     elif index == "ivf":
-        quantizer = faiss.IndexFlatIP(dim) if metric == "cosine" else faiss.IndexFlatL2(dim)
-        cpu_index = faiss.IndexIVFFlat(quantizer, dim, min(nlist, len(g)), faiss_metric)
+        cpu_index = faiss.IndexIVFFlat(flat, dim, min(nlist, len(g)), faiss_metric)  # flat: the quantizer
         cpu_index.train(g)
         cpu_index.nprobe = nprobe
     else:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,12 +89,6 @@ def _rank_row(row: np.ndarray, pid: int, camid: int, g_pids: np.ndarray, g_camid
     return top, row[top], ap, skipped
 
 
-def _as_chunks(distances, num_q: int) -> Iterable[tuple[int, int, object]]:
-    if hasattr(distances, "ndim") and distances.ndim == 2:
-        return [(0, num_q, distances)]
-    return distances
-
-
 def rank_gallery(distances, q_pids, g_pids, q_camids, g_camids, topk: int = 10) -> Ranking:
     """Rank the gallery for every query from the distances that were evaluated.
 
@@ -109,7 +103,9 @@ def rank_gallery(distances, q_pids, g_pids, q_camids, g_camids, topk: int = 10) 
     ap = np.full(num_q, np.nan)
     skipped = np.zeros(num_q, np.int64)
     seen = np.zeros(num_q, bool)
-    for start, end, chunk in _as_chunks(distances, num_q):
+    if hasattr(distances, "ndim") and distances.ndim == 2:  # one (Q, G) matrix: a single chunk
+        distances = [(0, num_q, distances)]
+    for start, end, chunk in distances:
         chunk = chunk.cpu().numpy() if hasattr(chunk, "cpu") else np.asarray(chunk)
         if chunk.shape != (end - start, num_g):
             raise ValueError(f"distance chunk {start}:{end} has shape {chunk.shape}, expected ({end - start}, {num_g})")
@@ -122,18 +118,6 @@ def rank_gallery(distances, q_pids, g_pids, q_camids, g_camids, topk: int = 10) 
     return Ranking(idx, dist, ap, skipped, q_pids, q_camids, g_pids, g_camids)
 
 
-def _match_names(names: Sequence[str], q_paths: Sequence[str]) -> list[int]:
-    """Query indices whose path, file name or stem is one of ``names`` (all of them, in ``names`` order)."""
-    chosen = []
-    for name in names:
-        found = [i for i, p in enumerate(q_paths) if name in (str(p), Path(p).name, Path(p).stem)]
-        if not found:
-            examples = ", ".join(Path(p).name for p in q_paths[:3])
-            raise ValueError(f"query {name!r} is not in the query set (its names look like {examples})")
-        chosen += [i for i in found if i not in chosen]
-    return chosen
-
-
 def select_queries(ranking: Ranking, q_paths: Sequence[str], how: str = "worst", num: int = 10, seed: int = 0,
                    names: Sequence[str] | None = None) -> list[int]:
     """Query indices to draw, in drawing order.
@@ -144,8 +128,15 @@ def select_queries(ranking: Ranking, q_paths: Sequence[str], how: str = "worst",
     """
     if len(q_paths) != len(ranking.ap):
         raise ValueError(f"{len(q_paths)} query paths for {len(ranking.ap)} queries")
-    if names:
-        return _match_names(names, q_paths)
+    if names:  # every query whose path, file name or stem is one of them, in their order
+        chosen = []
+        for name in names:
+            found = [i for i, p in enumerate(q_paths) if name in (str(p), Path(p).name, Path(p).stem)]
+            if not found:
+                examples = ", ".join(Path(p).name for p in q_paths[:3])
+                raise ValueError(f"query {name!r} is not in the query set (its names look like {examples})")
+            chosen += [i for i in found if i not in chosen]
+        return chosen
     if how not in SELECTIONS:
         raise ValueError(f"query selection must be one of {', '.join(SELECTIONS)}, got {how!r}")
     if how == "random":

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        # Leave nothing behind under any name on failure.
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)  # leave nothing behind under any name on failure
         raise
     return path
 
@@ -65,7 +64,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+    return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
@@ -83,8 +82,6 @@ def torch_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     A file that is missing raises FileNotFoundError; one that is empty, truncated, not a torch file
     or holds pickled code raises `CheckpointFileError` with a message that says which.
     """
-    import pickle
-
     import torch
 
     path = Path(path)
@@ -125,4 +122,3 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
     """Append one JSON line; a line is written with one ``write`` call so readers never see half a record."""
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
-        f.flush()

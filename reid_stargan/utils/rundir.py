@@ -123,11 +123,9 @@ def discard_unstarted_run(run_dir: str | os.PathLike) -> bool:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return False
-    for path in run_dir.rglob("*"):
-        if path.is_dir():
-            continue
-        if path.parent != run_dir or path.name not in _BOOKKEEPING:
-            return False
+    files = (path for path in run_dir.rglob("*") if not path.is_dir())
+    if any(path.parent != run_dir or path.name not in _BOOKKEEPING for path in files):
+        return False
     shutil.rmtree(run_dir)
     return True
 
