@@ -28,8 +28,8 @@ def save_training_state(path: str | os.PathLike, state: dict) -> None:
     atomic_torch_save(state, path)
 
 
-def load_training_state(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
-    return torch_load(path, map_location=device)
+def load_training_state(path: str | os.PathLike) -> dict:
+    return torch_load(path, map_location="cpu")
 
 
 def model_from_config(cfg: ReidConfig, num_classes: int, pretrained: str | None = None) -> ReidModel:

@@ -170,10 +170,6 @@ class ReidConfig:
     tag: str = ""  # run-folder suffix (default: <data>-<mode>)
 
     def __post_init__(self) -> None:
-        if self.sampler.num_ids < 2 or self.sampler.num_instances < 1:
-            raise ValueError("sampler needs num_ids >= 2 and num_instances >= 1 (batch-hard triplet)")
-        if not 0.0 <= self.camstyle.share < 1.0:
-            raise ValueError(f"camstyle.share must be in [0, 1), got {self.camstyle.share}")
         problems = _value_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
@@ -195,6 +191,12 @@ def _value_problems(cfg: ReidConfig) -> list[str]:
     """Values that would be accepted silently and then run wrongly (or fail deep in torch)."""
     o, t, i, m = cfg.optim, cfg.train, cfg.input, cfg.model
     problems = []
+    if cfg.sampler.num_ids < 2 or cfg.sampler.num_instances < 1:
+        problems.append("sampler needs num_ids >= 2 and num_instances >= 1 (batch-hard triplet)")
+    for key, value in (("camstyle.share", cfg.camstyle.share), ("camstyle.lsr_epsilon", cfg.camstyle.lsr_epsilon),
+                       ("loss.label_smoothing", cfg.loss.label_smoothing), ("input.color_jitter", i.color_jitter)):
+        if not 0.0 <= value < 1.0:
+            problems.append(f"{key} must be in [0, 1), got {value}")
     if o.epochs < 1:
         problems.append(f"optim.epochs must be >= 1, got {o.epochs}")
     if o.iters_per_epoch < 0:
@@ -208,10 +210,6 @@ def _value_problems(cfg: ReidConfig) -> list[str]:
                         f"{o.warmup_epochs} and {o.warmup_factor}")
     if not o.gamma > 0:
         problems.append(f"optim.gamma must be > 0, got {o.gamma}")
-    if not 0.0 <= cfg.loss.label_smoothing < 1.0:
-        problems.append(f"loss.label_smoothing must be in [0, 1), got {cfg.loss.label_smoothing}")
-    if not 0.0 <= cfg.camstyle.lsr_epsilon < 1.0:
-        problems.append(f"camstyle.lsr_epsilon must be in [0, 1), got {cfg.camstyle.lsr_epsilon}")
     if cfg.loss.triplet_weight < 0 or cfg.loss.id_weight < 0 or cfg.loss.triplet_margin < 0:
         problems.append("loss.triplet_weight, loss.id_weight and loss.triplet_margin must be >= 0")
     if (problem := check_device(t.device, "train.device")) is not None:
@@ -225,8 +223,6 @@ def _value_problems(cfg: ReidConfig) -> list[str]:
         if size < max(stride, 1):
             problems.append(f"{key}={size} is too small for model.backbone={m.backbone} (total stride {stride}): "
                             f"use at least {max(stride, 1)}")
-    if not 0 <= i.color_jitter < 1:
-        problems.append(f"input.color_jitter must be in [0, 1), got {i.color_jitter}")
     if not (0 <= i.flip <= 1 and 0 <= i.erasing <= 1) or i.pad < 0:
         problems.append(f"input.flip and input.erasing must be probabilities in [0, 1] and input.pad >= 0, got "
                         f"{i.flip}, {i.erasing}, {i.pad}")

@@ -52,10 +52,8 @@ to_tensor = imagenet_tensor  # the name the tests and tools know
 def augment(img: Image.Image, cfg: InputConfig, rng: np.random.Generator) -> torch.Tensor:
     """The training transform: resize (H, W) (or `sized_rect_crop`), flip, brightness / contrast jitter,
     zero-pad + random crop, normalise, random erasing."""
-    if cfg.sized_rect_crop:
-        img = sized_rect_crop(img, (cfg.height, cfg.width), rng)
-    else:
-        img = resize(img, (cfg.height, cfg.width))
+    size = (cfg.height, cfg.width)
+    img = sized_rect_crop(img, size, rng) if cfg.sized_rect_crop else resize(img, size)
     if rng.random() < cfg.flip:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     if cfg.color_jitter > 0:
@@ -130,8 +128,7 @@ class TrainImages(Dataset):
 def make_train_loader(batches: Iterable[Sequence[Sample]], cfg: InputConfig, num_workers: int = 0,
                       pin_memory: bool = False) -> DataLoader:
     """A loader over pre-built batches of `Sample`s (one epoch's list, possibly already part-consumed)."""
-    return DataLoader(TrainImages(cfg), batch_sampler=list(batches), num_workers=num_workers,
-                      pin_memory=pin_memory, persistent_workers=False)
+    return DataLoader(TrainImages(cfg), batch_sampler=list(batches), num_workers=num_workers, pin_memory=pin_memory)
 
 
 def check_records(records: Sequence[Record], what: str) -> None:

@@ -46,8 +46,8 @@ def batch_hard_triplet(feats: torch.Tensor, labels: torch.Tensor, margin: float 
     return losses.mean()
 
 
-def smoothed_targets(labels: torch.Tensor, num_classes: int, epsilon: float) -> torch.Tensor:
-    """(B, N) target distributions (1 - eps) * one_hot + eps / N."""
+def smoothed_targets(labels: torch.Tensor, num_classes: int, epsilon: float | torch.Tensor) -> torch.Tensor:
+    """(B, N) target distributions (1 - eps) * one_hot + eps / N; `epsilon` a float or (B, 1) per image."""
     one_hot = F.one_hot(labels, num_classes).float()
     return one_hot * (1.0 - epsilon) + epsilon / num_classes
 

@@ -29,20 +29,17 @@ BACKBONES = Registry("backbone")
 def _torchvision_resnet(arch: str, pretrained: str, last_stride: int) -> tuple[nn.Module, int]:
     import torchvision
 
-    builder = getattr(torchvision.models, arch)
-    weights = None
-    if pretrained == "imagenet":
-        weights = torchvision.models.get_model_weights(arch).DEFAULT
-    elif pretrained == "imagenet_v1":  # what `pretrained=True` gave in 2018 (CamStyle, HHL); DEFAULT is V2 for ResNet-50
-        weights = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
+    # imagenet_v1: what `pretrained=True` gave in 2018 (CamStyle, HHL); DEFAULT is V2 for ResNet-50
+    tags = {"imagenet": "DEFAULT", "imagenet_v1": "IMAGENET1K_V1"}
+    weights = getattr(torchvision.models.get_model_weights(arch), tags[pretrained]) if pretrained in tags else None
     try:
-        net = builder(weights=weights)
+        net = getattr(torchvision.models, arch)(weights=weights)
     except Exception as exc:  # noqa: BLE001 - network / cache failures of the weight download
         raise RuntimeError(
             f"could not get the ImageNet weights of {arch} ({exc}); download them where the network "
             "allows and pass the file as model.pretrained=<path>, or use model.pretrained=none"
         ) from exc
-    if pretrained not in ("imagenet", "imagenet_v1", "none"):
+    if pretrained not in (*tags, "none"):
         _load_local_weights(net, pretrained)
     if last_stride == 1:
         # The first block of layer4 downsamples in its 3x3 conv (Bottleneck) / first conv (BasicBlock)
@@ -52,9 +49,8 @@ def _torchvision_resnet(arch: str, pretrained: str, last_stride: int) -> tuple[n
         block.downsample[0].stride = (1, 1)
     elif last_stride != 2:
         raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
-    dim = net.fc.in_features
     body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
-    return body, dim
+    return body, net.fc.in_features
 
 
 def _load_local_weights(net: nn.Module, path: str) -> None:
@@ -157,15 +153,15 @@ def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
 
 
 @BACKBONES.register("small")
-def small_convnet(pretrained: str = "none", last_stride: int = 2, width: int = 32) -> tuple[nn.Module, int]:
-    """A 6-conv net for 64x32 .. 128x64 inputs on CPU (~0.3 M parameters, 4*width-d features).
+def small_convnet(pretrained: str = "none", last_stride: int = 2) -> tuple[nn.Module, int]:
+    """A 6-conv net for 64x32 .. 128x64 inputs on CPU (~0.3 M parameters, 128-d features).
 
     Downsamples by 8 (by 4 with last_stride=1): a 64x32 input ends as an 8x4 (16x8) map. About
     20 M multiply-adds per 64x32 image (40 M with last_stride=1), 10x less than ResNet-18 there.
     """
     if pretrained != "none":
         raise ValueError("the 'small' backbone has no pretrained weights; use model.pretrained=none")
-    w = width
+    w = 32  # channels of the first stage
     body = nn.Sequential(
         _conv_bn(3, w, 2), _conv_bn(w, w),
         _conv_bn(w, 2 * w, 2), _conv_bn(2 * w, 2 * w),

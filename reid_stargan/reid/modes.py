@@ -75,8 +75,6 @@ def _camstyle_location(location: str, what: str) -> str:
 
 @MODES.register("baseline")
 class BaselineMode:
-    name = "baseline"
-
     def __init__(self, builder: PKBatchBuilder | RandomBatchBuilder, loss_cfg: LossConfig, num_classes: int):
         self.builder, self.loss_cfg, self.num_classes = builder, loss_cfg, num_classes
         self.eval_set: Any = None
@@ -99,10 +97,17 @@ class BaselineMode:
     def build_batches(self, epoch: int, num_batches: int):
         return self.builder.epoch_batches(epoch, num_batches)
 
-    def _id_loss(self, logits, labels, epsilons):
-        targets = smoothed_targets(labels, self.num_classes, 0.0)
-        targets = targets * (1.0 - epsilons[:, None]) + epsilons[:, None] / self.num_classes  # (B, N)
-        return soft_cross_entropy(logits, targets)
+    def _id_loss(self, logits, labels, epsilon: float | torch.Tensor):
+        """Soft CE against the one-hot targets smoothed by `epsilon`: one value, or (B,) one per image."""
+        if not isinstance(epsilon, torch.Tensor):
+            epsilon = torch.full(labels.shape, epsilon, device=labels.device)
+        return soft_cross_entropy(logits, smoothed_targets(labels, self.num_classes, epsilon[:, None]))  # (B, N)
+
+    def _id_terms(self, logits, labels, generated) -> dict[str, torch.Tensor]:
+        return {"id": self._id_loss(logits, labels, self.loss_cfg.label_smoothing)}
+
+    def _triplet(self, feats, labels, generated) -> torch.Tensor:
+        return batch_hard_triplet(feats, labels, self.loss_cfg.triplet_margin, self.loss_cfg.soft_margin)
 
     def compute_loss(self, feats: torch.Tensor, logits: torch.Tensor | None, labels: torch.Tensor,
                      generated: torch.Tensor, labelled: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -110,11 +115,10 @@ class BaselineMode:
         out = {}
         total = feats.new_zeros(())
         if cfg.id_weight > 0:
-            eps = torch.full(labels.shape, cfg.label_smoothing, device=labels.device)
-            out["id"] = self._id_loss(logits, labels, eps)
+            out.update(self._id_terms(logits, labels, generated))
             total = total + cfg.id_weight * out["id"]
         if cfg.triplet_weight > 0:
-            out["triplet"] = batch_hard_triplet(feats, labels, cfg.triplet_margin, cfg.soft_margin)
+            out["triplet"] = self._triplet(feats, labels, generated)
             total = total + cfg.triplet_weight * out["triplet"]
         out["loss"] = total
         return out
@@ -122,8 +126,6 @@ class BaselineMode:
 
 @MODES.register("camstyle")
 class CamStyleMode(BaselineMode):
-    name = "camstyle"
-
     @classmethod
     def build(cls, d: ModeInputs) -> CamStyleMode:
         c, source = d.cfg, d.source
@@ -153,49 +155,35 @@ class CamStyleMode(BaselineMode):
         self.lsr_epsilon, self.triplet_with_generated = lsr_epsilon, triplet_with_generated
         self.loss_form, self.generated_weight = loss_form, generated_weight
 
-    def _camstyle_id_loss(self, logits, labels, generated) -> dict[str, torch.Tensor]:
-        """"paper" (the official CamStyle code): mean CE over the real images + weight x mean LSR loss
+    def _id_terms(self, logits, labels, generated) -> dict[str, torch.Tensor]:
+        """Real images: the baseline's smoothing; generated ones: LSR with lsr_epsilon.
+
+        "paper" (the official CamStyle code): mean CE over the real images + weight x mean LSR loss
         over the generated ones, so at weight 1 generated images carry half of the identity gradient
         whatever their share. "pooled": one mean over all images (generated ones weigh by their share)."""
-        smoothing, device = self.loss_cfg.label_smoothing, labels.device
+        smoothing = self.loss_cfg.label_smoothing
         if self.loss_form == "pooled":
-            eps = torch.where(generated, torch.tensor(self.lsr_epsilon), torch.tensor(smoothing)).to(device)
+            eps = torch.where(generated, torch.tensor(self.lsr_epsilon), torch.tensor(smoothing)).to(labels.device)
             return {"id": self._id_loss(logits, labels, eps)}
         real = ~generated
-        out = {"id_real": self._id_loss(logits[real], labels[real],
-                                        torch.full((int(real.sum()),), smoothing, device=device))}
+        out = {"id_real": self._id_loss(logits[real], labels[real], smoothing)}
         if generated.any():
-            out["id_generated"] = self._id_loss(logits[generated], labels[generated],
-                                                torch.full((int(generated.sum()),), self.lsr_epsilon, device=device))
+            out["id_generated"] = self._id_loss(logits[generated], labels[generated], self.lsr_epsilon)
             out["id"] = out["id_real"] + self.generated_weight * out["id_generated"]
         else:
             out["id"] = out["id_real"]
         return out
 
-    def compute_loss(self, feats, logits, labels, generated, labelled):
+    def _triplet(self, feats, labels, generated) -> torch.Tensor:
         cfg = self.loss_cfg
-        out = {}
-        total = feats.new_zeros(())
-        if cfg.id_weight > 0:
-            # Real images: the baseline's smoothing; generated ones: LSR with lsr_epsilon.
-            out.update(self._camstyle_id_loss(logits, labels, generated))
-            total = total + cfg.id_weight * out["id"]
-        if cfg.triplet_weight > 0:
-            if self.triplet_with_generated:  # real anchors; generated images as positives / negatives
-                out["triplet"] = batch_hard_triplet(feats, labels, cfg.triplet_margin, cfg.soft_margin,
-                                                    anchor_mask=~generated)
-            else:
-                real = ~generated
-                out["triplet"] = batch_hard_triplet(feats[real], labels[real], cfg.triplet_margin, cfg.soft_margin)
-            total = total + cfg.triplet_weight * out["triplet"]
-        out["loss"] = total
-        return out
+        if self.triplet_with_generated:  # real anchors; generated images as positives / negatives
+            return batch_hard_triplet(feats, labels, cfg.triplet_margin, cfg.soft_margin, anchor_mask=~generated)
+        real = ~generated
+        return batch_hard_triplet(feats[real], labels[real], cfg.triplet_margin, cfg.soft_margin)
 
 
 @MODES.register("hhl")
 class HHLMode(BaselineMode):
-    name = "hhl"
-
     @classmethod
     def build(cls, d: ModeInputs) -> HHLMode:
         c = d.cfg
@@ -238,8 +226,7 @@ class HHLMode(BaselineMode):
             feats, labels = feats[n:], labels[n:]
         else:
             ce_logits, ce_labels = logits[labelled], labels[labelled]  # source images only
-        eps = torch.full((len(ce_labels),), cfg.label_smoothing, device=labels.device)
-        id_loss = self._id_loss(ce_logits, ce_labels, eps)
+        id_loss = self._id_loss(ce_logits, ce_labels, cfg.label_smoothing)
         # Pseudo-labels make target groups their own classes: one batch-hard triplet covers
         # target->own versions (positives), target->others and source<->target (negatives).
         triplet = batch_hard_triplet(feats, labels, cfg.triplet_margin, cfg.soft_margin)

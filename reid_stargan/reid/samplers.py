@@ -20,6 +20,12 @@ import numpy as np
 from reid_stargan.reid.data import Sample, sample_seed
 
 
+def _samples(slots: Sequence[tuple], seed: int, epoch: int, it: int, rank: int, start: int = 0) -> list[Sample]:
+    """`Sample`s of the (path, label, generated, labelled) `slots` that start at position `start` of
+    batch `it`; each slot's augmentation is seeded by its position in the batch."""
+    return [Sample(*slot, sample_seed(seed, epoch, it, start + i, rank)) for i, slot in enumerate(slots)]
+
+
 class _Pool:
     """Draws items of one group without replacement, reshuffling when exhausted."""
 
@@ -61,10 +67,6 @@ class PKBatchBuilder:
             "their K slots are drawn with replacement" if few else ""
         )
 
-    @property
-    def batch_size(self) -> int:
-        return self.P * self.K
-
     def _rng(self, epoch: int, stream: int = 0) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.rank, epoch, stream])
 
@@ -88,13 +90,9 @@ class PKBatchBuilder:
         pools = {pid: _Pool(paths, rng) for pid, paths in self.by_pid.items()}
         batches = []
         for it, pids in enumerate(self.pid_batches(epoch, num_batches)):
-            paths = [(pid, path) for pid in pids for path in pools[pid].draw(self.K)]
-            batches.append([Sample(path, self.label_of[pid], False, True, sample_seed(self.seed, epoch, it, slot, self.rank))
-                            for slot, (pid, path) in enumerate(paths)])
+            slots = [(path, self.label_of[pid], False, True) for pid in pids for path in pools[pid].draw(self.K)]
+            batches.append(_samples(slots, self.seed, epoch, it, self.rank))
         return batches
-
-    def state_dict(self) -> dict:
-        return {"kind": type(self).__name__, "seed": self.seed, "rank": self.rank, "P": self.P, "K": self.K}
 
 
 class RandomBatchBuilder:
@@ -104,28 +102,17 @@ class RandomBatchBuilder:
 
     replacement_note = ""
 
-    def __init__(self, records: Sequence, label_of: dict[int, int], batch_size: int, seed: int, rank: int = 0,
-                 stream: int = 5):
+    def __init__(self, records: Sequence, label_of: dict[int, int], batch_size: int, seed: int, rank: int = 0):
         if len(records) < batch_size:
             raise ValueError(f"random batches of {batch_size} images but only {len(records)} in the set")
-        self.items = [(r.path, r.pid) for r in records]
-        self.label_of, self.N, self.seed, self.rank, self.stream = label_of, batch_size, seed, rank, stream
-
-    @property
-    def batch_size(self) -> int:
-        return self.N
+        self.slots = [(r.path, label_of[r.pid], False, True) for r in records]
+        self.N, self.seed, self.rank = batch_size, seed, rank
 
     def epoch_batches(self, epoch: int, num_batches: int) -> list[list[Sample]]:
-        pool = _Pool(range(len(self.items)), np.random.default_rng([self.seed, self.rank, epoch, self.stream]))
-        batches = []
-        for it in range(num_batches):
-            picks = [self.items[i] for i in pool.draw(self.N)]
-            batches.append([Sample(path, self.label_of[pid], False, True, sample_seed(self.seed, epoch, it, slot, self.rank))
-                            for slot, (path, pid) in enumerate(picks)])
-        return batches
-
-    def state_dict(self) -> dict:
-        return {"kind": type(self).__name__, "seed": self.seed, "rank": self.rank, "N": self.N}
+        # RNG stream 5: apart from the streams 0-4 of the P x K, CamStyle and HHL draws of the same epoch
+        pool = _Pool(range(len(self.slots)), np.random.default_rng([self.seed, self.rank, epoch, 5]))
+        return [_samples([self.slots[i] for i in pool.draw(self.N)], self.seed, epoch, it, self.rank)
+                for it in range(num_batches)]
 
 
 def _reseeded(batch: list[Sample], seed: int, epoch: int, it: int, rank: int) -> list[Sample]:
@@ -194,13 +181,9 @@ class CamStyleBatchBuilder(PKBatchBuilder):
                 for pid, n in zip(pids, counts):
                     if n and pid in pools:
                         picks += [(pid, p) for p in pools[pid].draw(int(n))]
-                picks += everything.draw(self.G - len(picks)) if len(picks) < self.G else []
-            else:
-                picks = everything.draw(self.G)
-            base = len(batch)
-            batch = batch + [Sample(p, self.label_of[pid], True, True, sample_seed(self.seed, epoch, it, base + j, self.rank))
-                             for j, (pid, p) in enumerate(picks)]
-            out.append(batch)
+            picks += everything.draw(self.G - len(picks))  # the rest (without same_ids: all G) from the whole set
+            slots = [(p, self.label_of[pid], True, True) for pid, p in picks]
+            out.append(batch + _samples(slots, self.seed, epoch, it, self.rank, start=len(batch)))
         return out
 
 
@@ -230,32 +213,24 @@ class HHLBatchBuilder(PKBatchBuilder):
         self.ce = RandomBatchBuilder(records, label_of, ce_batch, seed, rank) if ce_batch else None
 
     @property
-    def ce_size(self) -> int:
-        return self.ce.N if self.ce is not None else 0
-
-    @property
     def batch_size(self) -> int:
         """The batch's size (with V = 0: the largest, every target image having the most versions)."""
         views = self.V or max(len(v) for v in self.versions.values())
-        return self.ce_size + self.P * self.K + self.T * (1 + views)
+        ce = self.ce.N if self.ce is not None else 0
+        return ce + self.P * self.K + self.T * (1 + views)
 
     def epoch_batches(self, epoch: int, num_batches: int) -> list[list[Sample]]:
         source = super().epoch_batches(epoch, num_batches)
-        rng = self._rng(epoch, 3)
-        target_pool = _Pool(self.targets, rng)
-        view_rng = self._rng(epoch, 4)
+        target_pool, view_rng = _Pool(self.targets, self._rng(epoch, 3)), self._rng(epoch, 4)
         ce = self.ce.epoch_batches(epoch, num_batches) if self.ce is not None else None
         out = []
         for it, batch in enumerate(source):
-            slot = len(batch)
             extra = []
             for t, target in enumerate(target_pool.draw(self.T)):
                 label = self.num_source_classes + t
                 views = _Pool(self.versions[target], view_rng).draw(self.V) if self.V else list(self.versions[target])
-                for path, gen in [(target, False)] + [(v, True) for v in views]:
-                    extra.append(Sample(path, label, gen, False, sample_seed(self.seed, epoch, it, slot, self.rank)))
-                    slot += 1
-            batch = batch + extra
+                extra += [(target, label, False, False)] + [(v, label, True, False) for v in views]
+            batch = batch + _samples(extra, self.seed, epoch, it, self.rank, start=len(batch))
             out.append(batch if ce is None else _reseeded(ce[it] + batch, self.seed, epoch, it, self.rank))
         return out
 

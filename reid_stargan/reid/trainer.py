@@ -81,7 +81,7 @@ def make_optimizer(model: torch.nn.Module, cfg: ReidConfig) -> tuple[torch.optim
 class _Setup:
     """Everything built from the config before the loop: the source set, its readable images, the mode."""
 
-    def __init__(self, cfg: ReidConfig, info: DistInfo, seed: int, log: RunLogger):
+    def __init__(self, cfg: ReidConfig, info: DistInfo, log: RunLogger):
         self.skipped: dict[str, int] = {}
         self.log = log
         source = cfg.data.build()
@@ -93,8 +93,9 @@ class _Setup:
         check_records(train, f"{source.name} train")
         label_of = {pid: i for i, pid in enumerate(sorted({r.pid for r in train}))}
         self.num_classes, self.num_train_images = len(label_of), len(train)
-        self.mode = MODES.get(cfg.train.mode).build(
-            ModeInputs(cfg, source, train, label_of, seed, info.rank, log, self._readable, self.unparsed_names))
+        self.classifier_size = self.num_classes if cfg.loss.id_weight > 0 else 0  # 0: no classifier
+        self.mode = MODES.get(cfg.train.mode).build(ModeInputs(cfg, source, train, label_of, cfg.train.seed, info.rank,
+                                                               log, self._readable, self.unparsed_names))
         self.eval_set = self.mode.eval_set
         if self.mode.builder.replacement_note:
             log.info(self.mode.builder.replacement_note)
@@ -108,12 +109,12 @@ class _Setup:
         self.skipped[what] = self.skipped.get(what, 0) + bad
         return kept
 
-    def schedule(self, cfg: ReidConfig, seed: int, world_size: int) -> dict:
+    def schedule(self, cfg: ReidConfig, world_size: int) -> dict:
         """The run's schedule and batch composition (metrics.json, and the pipeline's same-schedule check)."""
         batch = describe_batch(self.mode.builder.epoch_batches(0, 1)[0])
         return {
             "mode": cfg.train.mode, "epochs": cfg.optim.epochs, "iters_per_epoch": self.iters_per_epoch,
-            "total_iterations": cfg.optim.epochs * self.iters_per_epoch, "seed": seed, "world_size": world_size,
+            "total_iterations": cfg.optim.epochs * self.iters_per_epoch, "seed": cfg.train.seed, "world_size": world_size,
             "ids_per_batch": cfg.sampler.num_ids, "instances_per_id": cfg.sampler.num_instances,
             "real_per_batch": batch["real"], "generated_per_batch": batch["generated"],
             "target_per_batch": batch["target"], "batch_size": batch["size"],
@@ -158,25 +159,20 @@ class _Training:
     scaler: torch.amp.GradScaler
     amp_dtype: torch.dtype | None
     device: torch.device
-    channels_last: bool
 
 
 def _build_training(cfg: ReidConfig, setup: _Setup, info: DistInfo) -> _Training:
     device = info.device
     # fp16 + loss scaling on CUDA; bf16 (no scaling needed) on CPUs with bf16 kernels.
     dtype = lifecycle.amp_dtype(device, cfg.train.amp, torch.float16)
-    model = ckpt.model_from_config(cfg, _classifier_size(cfg, setup)).to(device)
+    model = ckpt.model_from_config(cfg, setup.classifier_size).to(device)
     model = lifecycle.channels_last(model, device, cfg.train.channels_last)
     optimizer, scheduler = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype is not None and device.type == "cuda")
     net = model
     if info.distributed:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    return _Training(model, net, optimizer, scheduler, scaler, dtype, device, cfg.train.channels_last)
-
-
-def _classifier_size(cfg: ReidConfig, setup: _Setup) -> int:
-    return setup.num_classes if cfg.loss.id_weight > 0 else 0
+    return _Training(model, net, optimizer, scheduler, scaler, dtype, device)
 
 
 def train_one_epoch(t: _Training, mode, cfg: ReidConfig, epoch: int, iters: int, bar, log: RunLogger, writer,
@@ -185,16 +181,16 @@ def train_one_epoch(t: _Training, mode, cfg: ReidConfig, epoch: int, iters: int,
     loader = make_train_loader(mode.build_batches(epoch, iters), cfg.input, cfg.train.num_workers,
                                pin_memory=t.device.type == "cuda")
     sums: dict[str, float] = {}
-    seen, done, t0 = 0, 0, time.perf_counter()
+    seen, t0 = 0, time.perf_counter()
     t.net.train()
     for it, (images, labels, generated, labelled) in enumerate(loader):
-        images = lifecycle.channels_last(images.to(t.device, non_blocking=True), t.device, t.channels_last)  # (B, 3, H, W)
+        images = images.to(t.device, non_blocking=True)  # (B, 3, H, W)
+        images = lifecycle.channels_last(images, t.device, cfg.train.channels_last)
         labels, generated, labelled = labels.to(t.device), generated.to(t.device), labelled.to(t.device)
         with lifecycle.autocast(t.device, t.amp_dtype):
-            # A mode with `chunks` (HHL, CamStyle's real / generated) has the model run each sub-batch
-            # on its own inside this one call: BatchNorm statistics stay apart, DDP still sees one
-            # forward per backward, and the loss code gets the same concatenated outputs as always.
-            feats, logits = t.net(images) if mode.chunks is None else t.net(images, chunks=mode.chunks)  # (B, D), (B, N)
+            # `chunks` (HHL, CamStyle's real / generated): sub-batches run apart inside this one call, so
+            # their BatchNorm statistics stay apart and DDP still sees one forward (ReidModel.forward).
+            feats, logits = t.net(images, chunks=mode.chunks)  # (B, D), (B, N)
         losses = mode.compute_loss(feats.float(), None if logits is None else logits.float(), labels, generated, labelled)
         step = epoch * iters + it + 1
         _check_finite(losses, epoch, it, step, last_good)  # before the update: the weights stay good
@@ -202,7 +198,7 @@ def train_one_epoch(t: _Training, mode, cfg: ReidConfig, epoch: int, iters: int,
         t.scaler.scale(losses["loss"]).backward()
         t.scaler.step(t.optimizer)
         t.scaler.update()
-        seen, done = seen + len(images), done + 1
+        seen += len(images)
         values = {k: float(v.detach()) for k, v in losses.items()}
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + v
@@ -215,7 +211,7 @@ def train_one_epoch(t: _Training, mode, cfg: ReidConfig, epoch: int, iters: int,
                 for k, v in {**values, "lr": lr}.items():
                     writer.add_scalar(f"train/{k}", v, step)
     t.scheduler.step()
-    return {k: round(v / max(done, 1), 4) for k, v in sums.items()}, seen / max(time.perf_counter() - t0, 1e-9)
+    return {k: round(v / iters, 4) for k, v in sums.items()}, seen / max(time.perf_counter() - t0, 1e-9)
 
 
 def _check_finite(losses: dict, epoch: int, it: int, step: int, last_good: str) -> None:
@@ -262,11 +258,10 @@ def _restore_state(state: dict, t: _Training, setup: _Setup, path: Path, info: D
 
 def _check_resume_fits(state: dict, setup: _Setup, path: Path) -> None:
     """Refuse to resume a training state on data with other identities or cameras (names both counts)."""
-    diffs = []
-    for key, now in (("num_classes", setup.num_classes), ("num_cameras", setup.num_cameras)):
-        if key in state and state[key] != now:
-            what = "training identities" if key == "num_classes" else "cameras"
-            diffs.append(f"the checkpoint was trained with {state[key]} {what}, the data now has {now}")
+    diffs = [f"the checkpoint was trained with {state[key]} {what}, the data now has {now}"
+             for key, what, now in (("num_classes", "training identities", setup.num_classes),
+                                    ("num_cameras", "cameras", setup.num_cameras))
+             if key in state and state[key] != now]
     if diffs:
         raise ResumeMismatchError(f"{path}: cannot resume on this data: " + "; ".join(diffs)
                                   + "; start a new run folder for the new data")
@@ -323,10 +318,9 @@ def train_reid(cfg: ReidConfig, run_dir: str | Path, camstyle: str | None = None
             lifecycle.record_changes(run_dir, changes, int(state["epoch"]), log)
             if ignored:
                 log.info("resume: the saved config is used; not taken from the caller's config: " + ", ".join(ignored))
-    seed = cfg.train.seed
-    seed_everything(seed + info.rank)
-    setup = _Setup(cfg, info, seed, log)
-    schedule = setup.schedule(cfg, seed, info.world_size)
+    seed_everything(cfg.train.seed + info.rank)
+    setup = _Setup(cfg, info, log)
+    schedule = setup.schedule(cfg, info.world_size)
     log.info(setup.describe(cfg, schedule, info))
     t = _build_training(cfg, setup, info)
     log.info(f"precision: {lifecycle.precision_name(cfg.train.amp, t.amp_dtype)}")
@@ -387,7 +381,7 @@ def _final_metrics(t: _Training, setup: _Setup, cfg: ReidConfig, schedule: dict,
                    log: RunLogger, progress: bool) -> dict:
     """model.pt and the last epoch's evaluation into metrics.json (rank 0; the others read it)."""
     if info.is_main:
-        ckpt.save_inference_model(run_dir / "checkpoints" / ckpt.MODEL, t.model, cfg, _classifier_size(cfg, setup))
+        ckpt.save_inference_model(run_dir / "checkpoints" / ckpt.MODEL, t.model, cfg, setup.classifier_size)
         metrics = evaluate(t.model, setup.eval_set, cfg, t.device, progress)
         metrics = {**metrics, "schedule": schedule, "dataset": setup.eval_set.name,
                    "skipped_images": setup.skipped, "unparsed_names": setup.unparsed_names}
