@@ -78,9 +78,8 @@ def apply_overrides(data: dict, overrides: typing.Iterable[str]) -> dict:
         parts = dotted.strip().split(".")
         for part in parts[:-1]:
             child = node.get(part)
-            child = dict(child) if isinstance(child, dict) else {}
-            node[part] = child
-            node = child
+            node[part] = dict(child) if isinstance(child, dict) else {}  # a copy: `data`'s subtrees stay as given
+            node = node[part]
         node[parts[-1]] = value
     return data
 
@@ -178,18 +177,15 @@ def load_config(cls: type[T], path: str | os.PathLike | None = None,
     return from_dict(cls, apply_overrides(data, overrides))
 
 
-def config_to_dict(cfg: Any) -> dict:
-    """Plain nested dict (tuples as lists) of a config, ready for YAML/JSON."""
-    def plain(value: Any) -> Any:
-        if dataclasses.is_dataclass(value):
-            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    return plain(cfg)
+def config_to_dict(cfg: Any) -> Any:
+    """Plain nested dict (tuples as lists) of a config, ready for YAML/JSON; leaves come back as they are."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, (list, tuple)):
+        return [config_to_dict(v) for v in cfg]
+    if isinstance(cfg, dict):
+        return {k: config_to_dict(v) for k, v in cfg.items()}
+    return cfg
 
 
 def dump_config_yaml(cfg: Any) -> str:

@@ -23,12 +23,11 @@ class Registry:
         self.kind = kind
         self._items: dict[str, Any] = {}
 
-    def register(self, name: str | None = None) -> Callable[[Any], Any]:
+    def register(self, name: str) -> Callable[[Any], Any]:
         def decorator(obj: Any) -> Any:
-            key = name or obj.__name__
-            if key in self._items:
-                raise KeyError(f"{self.kind} '{key}' is registered twice")
-            self._items[key] = obj
+            if name in self._items:
+                raise KeyError(f"{self.kind} '{name}' is registered twice")
+            self._items[name] = obj
             return obj
 
         return decorator
@@ -40,6 +39,3 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._items)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._items

@@ -53,9 +53,9 @@ def resolve_data_root(root: str, checkpoint: str | os.PathLike, out_root: str = 
 
     Raises FileNotFoundError naming every place tried and the override that fixes it.
     """
-    candidates = data_root_candidates(root, checkpoint, out_root)
     if not root or os.path.isabs(root):
         return root
+    candidates = data_root_candidates(root, checkpoint, out_root)
     for candidate in candidates:
         if candidate.is_dir():
             return root if candidate == Path(root) else str(candidate.resolve())

@@ -57,9 +57,8 @@ def error_message(exc: BaseException) -> str:
         text = f"{exc.filename}: {exc.strerror}"
     if not text:
         text = type(exc).__name__
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    text = lines[0] if len(lines) == 1 else " ".join(lines)
-    return text[len("error: "):] if text.startswith("error: ") else text
+    text = " ".join(ln.strip() for ln in text.splitlines() if ln.strip())
+    return text.removeprefix("error: ")
 
 
 def run_cli(main: Callable[[list[str] | None], Any], argv: Sequence[str] | None = None) -> int:

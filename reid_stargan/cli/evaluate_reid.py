@@ -24,6 +24,7 @@ metrics.json this tool did not write (a training run's own) is refused. Errors e
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -32,11 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+from reid_stargan.cli.checkpoint_paths import resolve_data_root
 from reid_stargan.cli.common import add_debug_flag, non_negative_int, positive_int, run_cli
 from reid_stargan.eval.evaluator import BACKENDS, REPORTED_RANKS, evaluate
 from reid_stargan.eval.retrieval import METRICS
 from reid_stargan.eval.visualize import SELECTIONS
-from reid_stargan.utils.io import atomic_write_json
+from reid_stargan.utils.io import atomic_write_json, torch_load
+from reid_stargan.utils.rundir import make_run_dir
 
 NPZ_KEYS = ("q_feats", "g_feats", "q_pids", "g_pids", "q_camids", "g_camids")
 TOOL = "evaluate_reid"
@@ -125,8 +128,6 @@ def load_feature_file(path: str | os.PathLike) -> dict:
 
 def check_checkpoint_kind(path: str | os.PathLike) -> None:
     """Refuse a file that is not a re-ID model, saying what it is (e.g. a StarGAN generator)."""
-    from reid_stargan.utils.io import torch_load
-
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoints" / "model.pt"
@@ -152,8 +153,6 @@ def resolve_out_dir(out: str | None) -> Path | None:
     out_dir = Path(out)
     metrics = out_dir / "metrics.json"
     if metrics.is_file():
-        import json
-
         try:
             owner = json.loads(metrics.read_text()).get("tool")
         except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
@@ -177,8 +176,6 @@ def features_from_checkpoint(checkpoint: str, config: str | None, overrides: lis
     tree = load_yaml_tree(config) if config else {"data": config_to_dict(model_cfg.data)}
     if not config and not any(o.split("=", 1)[0].strip() == "data.root" for o in overrides):
         # The model's own data.root may be relative to where training ran: find it from here.
-        from reid_stargan.cli.checkpoint_paths import resolve_data_root
-
         tree["data"]["root"] = resolve_data_root(tree["data"]["root"], checkpoint, model_cfg.out_root)
     tree = apply_overrides(tree, overrides)
     if "data" not in tree:
@@ -208,12 +205,12 @@ def format_table(metrics: dict) -> str:
     return f"{head}\n{'-' * len(head)}\n{row}\n{tail}"
 
 
-def write_cmc(metrics: dict, out_png: Path, max_rank: int = 20) -> None:
+def write_cmc(metrics: dict, out_png: Path) -> None:
     """The CMC curve to rank 20 (the report's cut), mAP and rank-1 in the legend."""
     from reid_stargan.pipeline.plots import cmc_plot
 
     label = metrics["metric"] + (" + re-ranking" if metrics["rerank"] else "")
-    cmc_plot({label: metrics["cmc"]}, out_png, max_rank=min(max_rank, len(metrics["cmc"])),
+    cmc_plot({label: metrics["cmc"]}, out_png, max_rank=min(20, len(metrics["cmc"])),
              maps={label: metrics["mAP"]}, title=f"CMC: {Path(str(metrics['source'])).name}")
 
 
@@ -257,8 +254,6 @@ def main(argv: list[str] | None = None) -> dict:
     metrics["source"] = args.features or args.checkpoint
     metrics["tool"] = TOOL
     if out_dir is None:
-        from reid_stargan.utils.rundir import make_run_dir
-
         out_dir = make_run_dir(DEFAULT_OUT_ROOT, "eval", subdirs=())
     atomic_write_json(out_dir / "metrics.json", metrics)
     print(format_table(metrics))

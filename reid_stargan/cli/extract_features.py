@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from reid_stargan.cli.common import add_debug_flag, positive_int, run_cli
+from reid_stargan.utils.io import atomic_write_bytes
 
 SPLITS = ("test", "query", "gallery", "train", "all")
 
@@ -157,8 +158,6 @@ def main(argv: list[str] | None = None) -> dict:
                   checkpoint=np.array(str(ckpt.resolve())))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    from reid_stargan.utils.io import atomic_write_bytes
-
     atomic_write_bytes(out, buffer.getvalue())
     print(json.dumps(summary))
     return summary

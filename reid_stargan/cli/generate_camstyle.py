@@ -22,12 +22,12 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from reid_stargan.camstyle.generate import GenerateOptions, generate_camstyle
 from reid_stargan.cli.common import add_debug_flag, run_cli
-from reid_stargan.config import dump_config_yaml
+from reid_stargan.config import apply_overrides, dump_config_yaml, from_dict, load_yaml_tree
 from reid_stargan.data.config import DataConfig
 from reid_stargan.data.datasets import DatasetError
 
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dotted overrides of the data / generate sections, e.g. --set generate.keep_detail=true")
     p.add_argument("--dry-run", action="store_true", help="print the resolved data and generate sections and exit")
     p.add_argument("--out", help="output folder (default: bounding_box_train_camstyle beside the train folder)")
-    # The flags below set generate.<key>; unset, the config's value (or GenerateOptions' default) holds.
+    # The flags below set generate.<dest> (a GenerateOptions field); unset, the config's value (or the default) holds.
     flag = dict(default=argparse.SUPPRESS)
     p.add_argument("--naming", choices=["camstyle", "hhl"], **flag)
     p.add_argument("--include-own", action="store_true", help="also render each image in its own camera", **flag)
@@ -109,15 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-OPTION_FLAGS = ("naming", "include_own", "targets_per_image", "resize_back", "keep_detail", "image_format",
-                "jpeg_quality", "batch_size", "workers", "image_size", "device", "amp", "cpu_bf16", "overwrite",
-                "judge", "progress")
-
-
 def resolve_job(args) -> GenerateJob:
     """The data and generate sections: the config's, then the flags given, then --set (later wins)."""
-    from reid_stargan.config import apply_overrides, from_dict, load_yaml_tree
-
     if not args.config and not args.data_root:
         raise ValueError("give --data-root DIR or --config FILE (with a data: section)")
     tree = load_yaml_tree(args.config) if args.config else {}
@@ -125,7 +118,7 @@ def resolve_job(args) -> GenerateJob:
     if args.data_root:
         data = {**data, "root": args.data_root, "name": data.get("name", "market_layout")}
     generate = dict(tree.get("generate") or {})
-    generate.update({k: getattr(args, k) for k in OPTION_FLAGS if hasattr(args, k)})
+    generate.update({f.name: getattr(args, f.name) for f in fields(GenerateOptions) if hasattr(args, f.name)})
     return from_dict(GenerateJob, apply_overrides({"data": data, "generate": generate}, args.overrides))
 
 
@@ -143,10 +136,7 @@ def check_cameras(dataset, allow_empty: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     job = resolve_job(args)
-    if args.shard is not None:
-        shard = args.shard
-    else:
-        shard = (int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
+    shard = args.shard or (int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
     options = replace(job.generate, shard_index=shard[0], num_shards=shard[1],
                       progress=job.generate.progress and shard[0] == 0)
     if args.dry_run:

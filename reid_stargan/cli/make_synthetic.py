@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from reid_stargan.cli.common import add_debug_flag, run_cli
 from reid_stargan.data.synthetic import PRESETS, make_synthetic
@@ -61,6 +62,4 @@ def cli(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(cli())

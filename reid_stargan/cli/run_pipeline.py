@@ -67,10 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume:  # what a resume would do: which stages are done, which would run
             print(format_status(Pipeline(resolved, Path(args.resume), progress=False).status()))
         return 0
-    cfg = resolved
-    created = None if args.resume else make_run_dir(cfg.out_root, f"pipeline-{cfg.name}")
+    created = None if args.resume else make_run_dir(resolved.out_root, f"pipeline-{resolved.name}")
     run_dir = Path(args.resume) if args.resume else created
-    pipeline = Pipeline(cfg, run_dir, progress=not args.no_progress)
+    pipeline = Pipeline(resolved, run_dir, progress=not args.no_progress)
     try:
         report = pipeline.run()
     except BaseException:

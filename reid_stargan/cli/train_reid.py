@@ -14,10 +14,13 @@ import json
 import sys
 from pathlib import Path
 
+import torch.distributed as dist
+
 from reid_stargan.cli.common import add_debug_flag, run_cli
 from reid_stargan.config import ConfigError, add_config_args, dump_config_yaml, load_config
 from reid_stargan.reid.config import ReidConfig
-from reid_stargan.utils.distributed import init_distributed, is_main_process
+from reid_stargan.utils.distributed import cleanup, init_distributed, is_main_process
+from reid_stargan.utils.rundir import claim_run_dir, discard_unstarted_run, make_run_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
 def check_resume_folder(run_dir: Path) -> None:
     """--resume needs a run that can be continued (or is finished): never start from scratch silently."""
     from reid_stargan.reid.trainer import METRICS, TOOL
-    from reid_stargan.utils.rundir import claim_run_dir
 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"--resume {run_dir}: no such folder (to start a new run, drop --resume)")
@@ -58,7 +60,6 @@ def main(argv: list[str] | None = None) -> dict:
         sys.stdout.write(dump_config_yaml(cfg))
         return {}
     from reid_stargan.reid.trainer import TOOL, train_reid
-    from reid_stargan.utils.rundir import claim_run_dir, discard_unstarted_run, make_run_dir
 
     if args.resume:
         check_resume_folder(Path(args.resume))
@@ -73,8 +74,6 @@ def main(argv: list[str] | None = None) -> dict:
             run_dir = created = str(make_run_dir(
                 cfg.out_root, cfg.tag or f"{Path(cfg.data.root).name or cfg.data.name}-{cfg.train.mode}"))
         if info.distributed:
-            import torch.distributed as dist
-
             box = [run_dir]
             dist.broadcast_object_list(box, src=0)
             run_dir = box[0]
@@ -89,8 +88,6 @@ def main(argv: list[str] | None = None) -> dict:
     if is_main_process():
         shown = {k: round(metrics[k], 2) for k in ("mAP", "rank1", "rank5", "rank10", "mINP") if k in metrics}
         print(json.dumps({"run_dir": str(run_dir), **shown}))
-    from reid_stargan.utils.distributed import cleanup
-
     cleanup()
     return metrics
 

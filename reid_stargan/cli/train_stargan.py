@@ -21,12 +21,17 @@ import os
 import sys
 from pathlib import Path
 
+import torch.distributed as dist
+
 from reid_stargan.cli.common import add_debug_flag, run_cli
 from reid_stargan.config import ConfigError, add_config_args, config_to_dict, dump_config_yaml, load_config
+from reid_stargan.data.records import ReidDataset
 from reid_stargan.gan.config import StarGANConfig
-from reid_stargan.gan.data import check_camera_domains
+from reid_stargan.gan.data import check_camera_domains, parse_training_set
 from reid_stargan.gan.trainer import FROZEN_KEYS, TOOL, train_stargan
 from reid_stargan.utils import run as lifecycle
+from reid_stargan.utils.distributed import init_distributed
+from reid_stargan.utils.io import torch_load
 from reid_stargan.utils.rundir import claim_run_dir, discard_unstarted_run, make_run_dir
 
 
@@ -51,25 +56,15 @@ def check_domains(cfg: StarGANConfig, allow_empty: bool) -> int:
     a camera with no training image is an empty domain, refused unless `allow_empty`. Unmatched file
     names are reported. Returns the discriminator's domain count over all data sets.
     """
-    from reid_stargan.data.datasets import DatasetError, build_dataset
-    from reid_stargan.data.records import ReidDataset
-
     total = 0
     for dc in cfg.datasets:
-        if not dc.root:
-            raise ConfigError(f"data set '{dc.name}' has an empty root: set it with --set data.root=PATH")
-        ds = build_dataset(dc.name, dc.root, num_cameras=dc.num_cameras, bad_names=dc.bad_names,
-                           with_distractors=False, use_val=dc.use_val, attrs=dc.attrs,
-                           num_test=cfg.augment.celeba_num_test, train_only=True)
+        ds = parse_training_set(dc, cfg.augment.celeba_num_test)
         if not isinstance(ds, ReidDataset):
             total += len(ds.domain_names)
             continue
         if (note := ds.skipped_note()) is not None:
             print(f"warning: {note}", file=sys.stderr)
-        try:
-            check_camera_domains(ds, dc.root, allow_empty or dc.allow_empty_cameras)
-        except ValueError as exc:
-            raise DatasetError(str(exc)) from None
+        check_camera_domains(ds, dc.root, allow_empty or dc.allow_empty_cameras)
         if allow_empty:
             dc.allow_empty_cameras = True  # the library's own check (trainer, pipeline) sees it too
         total += ds.num_cameras
@@ -99,14 +94,9 @@ def resume_config(run_dir: Path, saved: dict, config: str | None, overrides: lis
     return cfg, changes
 
 
-def check_resume_domains(run_dir: Path, domains: int, saved: dict | None = None) -> None:
+def check_resume_domains(run_dir: Path, domains: int, saved: dict) -> None:
     """A resume onto data with another camera (domain) count names both counts."""
-    from reid_stargan.utils.io import torch_load
-
-    if saved is None:
-        saved = torch_load(run_dir / "checkpoints" / "last.pt")
-    meta = saved.get("meta", {}) if isinstance(saved, dict) else {}
-    before = meta.get("d_c_dim")
+    before = saved.get("meta", {}).get("d_c_dim") if isinstance(saved, dict) else None
     if before is not None and before != domains:
         raise ValueError(f"{run_dir}: the checkpoint was trained with {before} domains (cameras), the data now has "
                          f"{domains}; resume on the same data, or start a new run")
@@ -115,14 +105,10 @@ def check_resume_domains(run_dir: Path, domains: int, saved: dict | None = None)
 def _new_run_dir(cfg: StarGANConfig) -> Path:
     """A new numbered run folder, named by rank 0; under torchrun the other ranks learn its name
     through the process group, so all ranks write to the same folder."""
-    from reid_stargan.utils.distributed import init_distributed
-
     info = init_distributed(cfg.runtime.device)
     made = make_run_dir(cfg.out_root, cfg.tag) if info.is_main else None
     if not info.distributed:
         return made
-    import torch.distributed as dist
-
     box = [str(made) if made else None]
     dist.broadcast_object_list(box, src=0)
     return Path(box[0])
@@ -133,9 +119,8 @@ def main(argv: list[str] | None = None) -> Path | None:
     if args.config is None and args.resume is None:
         sys.exit("give --config FILE (or --resume RUN_DIR)")
     saved, changes = None, {}
+    is_rank0 = int(os.environ.get("RANK", "0")) == 0
     if args.resume:
-        from reid_stargan.utils.io import torch_load
-
         run_dir = Path(args.resume)
         if not (run_dir / "checkpoints" / "last.pt").is_file():
             sys.exit(f"--resume {run_dir}: no checkpoints/last.pt there")
@@ -156,7 +141,7 @@ def main(argv: list[str] | None = None) -> Path | None:
     created = None
     if args.resume:
         check_resume_domains(run_dir, domains, saved)
-        if int(os.environ.get("RANK", "0")) == 0:  # train_stargan logs and records them in the run folder
+        if is_rank0:  # train_stargan logs and records them in the run folder
             for key, (a, b) in changes.items():
                 print(f"resume: {key}: {a!r} -> {b!r}", file=sys.stderr)
     elif args.run_dir:
@@ -164,7 +149,7 @@ def main(argv: list[str] | None = None) -> Path | None:
         claim_run_dir(run_dir, TOOL, write=False)
     else:
         run_dir = _new_run_dir(cfg)
-        created = run_dir if int(os.environ.get("RANK", "0")) == 0 else None  # rank 0 cleans a failed start
+        created = run_dir if is_rank0 else None  # rank 0 cleans a failed start
     try:
         path = train_stargan(cfg, run_dir, resume=True, progress=not args.no_progress, max_steps=args.max_steps,
                              overrides=args.overrides if args.resume else ())
@@ -172,7 +157,7 @@ def main(argv: list[str] | None = None) -> Path | None:
         if created is not None:
             discard_unstarted_run(created)  # a failed start leaves no empty numbered folder behind
         raise
-    if int(os.environ.get("RANK", "0")) == 0:
+    if is_rank0:
         print(f"run folder: {run_dir}\ngenerator: {path}")
     return path
 

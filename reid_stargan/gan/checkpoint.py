@@ -47,10 +47,9 @@ def _clean_official(state: dict) -> dict:
     """Strip a DataParallel `module.` prefix and the unused instance-norm running statistics."""
     out = {}
     for key, value in state.items():
-        key = key[len("module."):] if key.startswith("module.") else key
-        if key.rsplit(".", 1)[-1] in _RUNNING:
-            continue
-        out[key] = value
+        key = key.removeprefix("module.")
+        if key.rsplit(".", 1)[-1] not in _RUNNING:
+            out[key] = value
     return out
 
 
@@ -72,8 +71,7 @@ def discriminator_geometry(state: dict) -> dict:
     """conv_dim, c_dim, repeat_num, image_size (H, W) of a discriminator state dict."""
     if "conv2.weight" not in state or "main.0.weight" not in state:
         raise CheckpointError("not a StarGAN discriminator state dict (no 'conv2.weight' / 'main.0.weight')")
-    convs = [k for k in state if re.match(r"main\.\d+\.weight$", k)]
-    repeat = len(convs)
+    repeat = sum(1 for k in state if re.match(r"main\.\d+\.weight$", k))  # one strided conv per repeat
     c_dim, _, kh, kw = state["conv2.weight"].shape
     return {"conv_dim": int(state["main.0.weight"].shape[0]), "c_dim": int(c_dim), "repeat_num": repeat,
             "image_size": (int(kh) << repeat, int(kw) << repeat)}
@@ -95,10 +93,9 @@ def _toolkit_info(meta: dict, net: str) -> dict:
 
 
 def _official_d_path(path: Path) -> Path | None:
-    if path.name.endswith("-G.ckpt"):
-        return path.with_name(path.name[: -len("-G.ckpt")] + "-D.ckpt")
-    if path.name.endswith("_G.pth"):
-        return path.with_name(path.name[: -len("_G.pth")] + "_D.pth")
+    for g_suffix, d_suffix in (("-G.ckpt", "-D.ckpt"), ("_G.pth", "_D.pth")):
+        if path.name.endswith(g_suffix):
+            return path.with_name(path.name.removesuffix(g_suffix) + d_suffix)
     return None
 
 

@@ -14,6 +14,7 @@ once into one (N, 3, h, w) uint8 tensor and the loader never touches the disk ag
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -23,8 +24,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from reid_stargan.config import ConfigError
 from reid_stargan.data.config import DataConfig
-from reid_stargan.data.datasets import CELEBA_NUM_TEST, build_dataset
+from reid_stargan.data.datasets import CELEBA_NUM_TEST, DatasetError, build_dataset
 from reid_stargan.data.imageio import load_rgb
 from reid_stargan.data.preprocess import drop_unreadable, from_gan_range, resize, to_gan_range
 from reid_stargan.data.records import AttributeDataset, ReidDataset, camera_links
@@ -51,14 +53,24 @@ def check_camera_domains(ds: ReidDataset, root, allow_empty: bool) -> None:
     training image (an empty domain) unless `allow_empty`."""
     present = sorted({r.camid for r in ds.train})
     if len(present) < 2:
-        raise ValueError(f"{root}: the training split has images of {len(present)} camera(s) "
-                         f"({', '.join(f'c{c + 1}' for c in present)}); StarGAN needs two or more "
-                         "cameras to translate between")
+        raise DatasetError(f"{root}: the training split has images of {len(present)} camera(s) "
+                           f"({', '.join(f'c{c + 1}' for c in present)}); StarGAN needs two or more "
+                           "cameras to translate between")
     empty = ds.cameras_without_training_images()
     if empty and not allow_empty:
-        raise ValueError(f"{root}: camera(s) {', '.join(f'c{c + 1}' for c in empty)} of c1..c{ds.num_cameras} "
-                         "have no training image (empty StarGAN domains); fix data.num_cameras or the files, "
-                         "or pass --allow-empty-cameras (data.allow_empty_cameras=true)")
+        raise DatasetError(f"{root}: camera(s) {', '.join(f'c{c + 1}' for c in empty)} of c1..c{ds.num_cameras} "
+                           "have no training image (empty StarGAN domains); fix data.num_cameras or the files, "
+                           "or pass --allow-empty-cameras (data.allow_empty_cameras=true)")
+
+
+def parse_training_set(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST) -> ReidDataset | AttributeDataset:
+    """The data set of `dc` parsed from its file names (no pixels). StarGAN reads the training split
+    only: the query and gallery folders need not exist."""
+    if not dc.root:
+        raise ConfigError(f"data set '{dc.name}' has an empty root: set it with --set data.root=PATH")
+    return build_dataset(dc.name, dc.root, num_cameras=dc.num_cameras, bad_names=dc.bad_names,
+                         with_distractors=False, use_val=dc.use_val, attrs=dc.attrs, num_test=celeba_num_test,
+                         train_only=True)
 
 
 def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST, log=None) -> DomainData:
@@ -66,12 +78,7 @@ def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST, lo
 
     `log` (default: stderr) names the unreadable images that are skipped."""
     log = log if log is not None else (lambda message: print(message, file=sys.stderr))
-    if not dc.root:
-        raise ValueError(f"data set '{dc.name}' has an empty root: set it with --set data.root=PATH")
-    # StarGAN reads the training split only: the query and gallery folders need not exist.
-    ds = build_dataset(dc.name, dc.root, num_cameras=dc.num_cameras, bad_names=dc.bad_names,
-                       with_distractors=False, use_val=dc.use_val, attrs=dc.attrs, num_test=celeba_num_test,
-                       train_only=True)
+    ds = parse_training_set(dc, celeba_num_test)
     if isinstance(ds, ReidDataset):
         check_camera_domains(ds, dc.root, dc.allow_empty_cameras)
         paths = [r.path for r in ds.train]
@@ -168,8 +175,7 @@ class BatchStream:
         self.data, self.size, self.batch_size = data, size, batch_size
         self.seed, self.index, self.rank, self.world_size = seed, index, rank, world_size
         self.center_crop, self.num_workers = center_crop, num_workers
-        per_rank = len(data) // world_size
-        self.batches_per_epoch = per_rank // batch_size
+        self.batches_per_epoch = len(data) // world_size // batch_size  # this rank's share, whole batches
         if self.batches_per_epoch < 1:
             raise ValueError(f"data set '{data.spec.name}' has {len(data)} images: fewer than one batch of "
                              f"{batch_size} per rank x {world_size} rank(s); lower train.batch_size")
@@ -228,17 +234,10 @@ def augment_batch(images: torch.Tensor, out_size: tuple[int, int], *, random_cro
     return to_gan_range(images)
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float (B, 3, H, W) -> uint8, rounding as torchvision's save_image does."""
-    return from_gan_range(images)
-
-
 def grid_png(rows: list[torch.Tensor]) -> bytes:
     """Sample grid: `rows` is a list of (B, 3, H, W) [-1, 1] columns; row i = rows[0][i], rows[1][i], ..."""
-    import io
-
     grid = torch.cat(rows, dim=3)  # (B, 3, H, W * columns)
     grid = torch.cat(list(grid), dim=1)  # (3, B * H, W * columns)
     buf = io.BytesIO()
-    Image.fromarray(to_uint8(grid[None])[0].permute(1, 2, 0).cpu().numpy()).save(buf, format="PNG")
+    Image.fromarray(from_gan_range(grid[None])[0].permute(1, 2, 0).cpu().numpy()).save(buf, format="PNG")
     return buf.getvalue()

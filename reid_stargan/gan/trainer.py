@@ -32,6 +32,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 import time
@@ -40,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from PIL import Image
 
 from reid_stargan.config import config_to_dict, dump_config_yaml
 from reid_stargan.gan.checkpoint import CheckpointError, save_inference
@@ -84,7 +86,6 @@ class Trainer:
         self.logger = RunLogger(run_dir, enabled=dist_info.is_main, echo=progress)
         self.step = 0
         self.tb = None
-        cfg, dist_info = self.cfg, self.dist
         if cfg.runtime.threads > 0:
             torch.set_num_threads(cfg.runtime.threads)
         seed_everything(cfg.train.seed)  # same init on every rank (and broadcast below anyway)
@@ -191,28 +192,31 @@ class Trainer:
             offset += g.numel()
 
     def train_iteration(self, i: int) -> dict[str, torch.Tensor]:
-        cfg, layout, lam = self.cfg, self.layout, self.cfg.gan
-        t = cfg.train
+        t = self.cfg.train
         lr_g = schedule_lr(t.lr_schedule, i, t.g_lr, t.num_iters, t.num_iters_decay, t.lr_update_step)
         lr_d = schedule_lr(t.lr_schedule, i, t.d_lr, t.num_iters, t.num_iters_decay, t.lr_update_step)
-        for group in self.g_opt.param_groups:
-            group["lr"] = lr_g
-        for group in self.d_opt.param_groups:
-            group["lr"] = lr_d
+        for opt, lr in ((self.g_opt, lr_g), (self.d_opt, lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        if i < t.identity_warmup:
+            terms = self.identity_iteration()
+        else:
+            terms = self.adversarial_iteration(g_step=(i + 1) % t.n_critic == 0)
+        terms["lr/g"] = torch.tensor(lr_g)
+        terms["lr/d"] = torch.tensor(lr_d)
+        return terms
+
+    def adversarial_iteration(self, g_step: bool) -> dict[str, torch.Tensor]:
+        """One D update on each data set in turn, each followed by a G update when `g_step`."""
+        layout, lam = self.layout, self.cfg.gan
         terms: dict[str, torch.Tensor] = {}
-        if i < cfg.train.identity_warmup:
-            terms.update(self.identity_iteration())
-            terms["lr/g"] = torch.tensor(lr_g)
-            terms["lr/d"] = torch.tensor(lr_d)
-            return terms
-        g_step = (i + 1) % cfg.train.n_critic == 0
         for k, stream in enumerate(self.streams):
             spec, sl = layout.specs[k], layout.cls_slice(k)
             prefix = f"{spec.name}/" if layout.multi else ""
             images, label_org = stream.next()
             x_real = self._real_batch(images)
             links = self.data[k].links
-            if cfg.train.targets == "linked" and links is not None:
+            if self.cfg.train.targets == "linked" and links is not None:
                 label_trg = linked_targets(label_org, links, self.gen)
             else:
                 label_trg = permute_targets(label_org, self.gen)
@@ -249,8 +253,6 @@ class Trainer:
                 self.g_opt.step()
                 self.D.requires_grad_(True)
                 terms.update({prefix + n: v for n, v in g_terms.items()})
-        terms["lr/g"] = torch.tensor(lr_g)
-        terms["lr/d"] = torch.tensor(lr_d)
         return terms
 
     def identity_iteration(self) -> dict[str, torch.Tensor]:
@@ -311,10 +313,6 @@ class Trainer:
         png = grid_png([torch.cat(rows)])
         atomic_write_bytes(path, png)
         if (writer := self._tensorboard()) is not None:  # the same grid, beside the loss curves
-            import io
-
-            from PIL import Image
-
             grid = torch.from_numpy(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).copy())
             writer.add_image("samples", grid.permute(2, 0, 1), self.step)  # (3, H, W) uint8
         return path
@@ -365,11 +363,10 @@ class Trainer:
     def ranks_in_sync(self) -> bool:
         return lifecycle.replicas_in_sync([*self.G.parameters(), *self.D.parameters()], self.dist)
 
-
     # ------------------------------------------------------------------ the loop
     def fit(self, max_steps: int | None = None) -> Path:
         """Train from `self.step` to train.num_iters (or `max_steps`); write summary.json when finished."""
-        cfg, log = self.cfg, self.logger
+        cfg = self.cfg
         num_iters = cfg.train.num_iters
         stop = min(num_iters, max_steps) if max_steps is not None else num_iters
         last = self.ckpt_dir / "last.pt"
@@ -405,7 +402,7 @@ class Trainer:
                 self.tb.flush()
         seconds = time.perf_counter() - t0
         if self.step < num_iters:
-            log.info(f"stopped at step {self.step} of {num_iters} (max_steps); resume with the same run folder")
+            self.logger.info(f"stopped at step {self.step} of {num_iters} (max_steps); resume with the same run folder")
         else:
             self._finish(seconds, (self.step - start_step) / max(seconds, 1e-9))
         return self.ckpt_dir / "generator.pt"
