@@ -50,8 +50,7 @@ class ModeInputs:
     source: Any  # reid_stargan.data.datasets.Dataset: train / query / gallery, num_cameras, name
     train: list[Record]
     label_of: dict[int, int]  # pid -> class index
-    seed: int
-    rank: int
+    rank: int  # the sampling seed is cfg.train.seed, resolved before the modes are built
     log: Any  # RunLogger
     readable: Callable[[list, bool, str], list]  # (records, verify?, what) -> the readable ones
     unparsed_names: dict[str, int]  # filled in by modes that parse another set
@@ -85,9 +84,9 @@ class BaselineMode:
     def build(cls, d: ModeInputs) -> BaselineMode:
         c, s = d.cfg, d.cfg.sampler
         if s.kind == "random":
-            builder = RandomBatchBuilder(d.train, d.label_of, s.batch_size, d.seed, d.rank)
+            builder = RandomBatchBuilder(d.train, d.label_of, s.batch_size, c.train.seed, d.rank)
         else:
-            builder = PKBatchBuilder(d.train, d.label_of, s.num_ids, s.num_instances, d.seed, d.rank)
+            builder = PKBatchBuilder(d.train, d.label_of, s.num_ids, s.num_instances, c.train.seed, d.rank)
         return cls(builder, c.loss, len(d.label_of))._evaluated_on(d.source)
 
     def _evaluated_on(self, dataset, camstyle: CamStyleInputs | None = None):
@@ -138,7 +137,7 @@ class CamStyleMode(BaselineMode):
         check_records(generated, f"CamStyle set {location}")
         s = c.sampler
         builder = CamStyleBatchBuilder(d.train, generated, d.label_of, s.num_ids, s.num_instances,
-                                       c.camstyle.share, d.seed, d.rank, same_ids=c.camstyle.same_ids,
+                                       c.camstyle.share, c.train.seed, d.rank, same_ids=c.camstyle.same_ids,
                                        real_batch=s.batch_size if s.kind == "random" else 0)
         mode = cls(builder, c.loss, len(d.label_of), c.camstyle.lsr_epsilon, c.camstyle.triplet,
                    c.camstyle.loss_form, c.camstyle.generated_weight)
@@ -201,7 +200,7 @@ class HHLMode(BaselineMode):
             versions = {t: [p for p in vs if p in ok] for t, vs in versions.items()}
         h, s = c.hhl, c.sampler
         builder = HHLBatchBuilder(d.train, d.label_of, versions, s.num_ids, s.num_instances,
-                                  h.num_target, h.num_views, d.seed, d.rank, ce_batch=h.ce_batch)
+                                  h.num_target, h.num_views, c.train.seed, d.rank, ce_batch=h.ce_batch)
         mode = cls(builder, c.loss, len(d.label_of), h.triplet_weight, ce_batch=h.ce_batch,
                    separate_forward=h.separate_forward, pk_size=builder.P * builder.K)
         images = sum(len(vs) for vs in versions.values())

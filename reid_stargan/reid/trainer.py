@@ -94,8 +94,8 @@ class _Setup:
         label_of = {pid: i for i, pid in enumerate(sorted({r.pid for r in train}))}
         self.num_classes, self.num_train_images = len(label_of), len(train)
         self.classifier_size = self.num_classes if cfg.loss.id_weight > 0 else 0  # 0: no classifier
-        self.mode = MODES.get(cfg.train.mode).build(ModeInputs(cfg, source, train, label_of, cfg.train.seed, info.rank,
-                                                               log, self._readable, self.unparsed_names))
+        self.mode = MODES.get(cfg.train.mode).build(ModeInputs(cfg, source, train, label_of, info.rank, log,
+                                                               self._readable, self.unparsed_names))
         self.eval_set = self.mode.eval_set
         if self.mode.builder.replacement_note:
             log.info(self.mode.builder.replacement_note)
