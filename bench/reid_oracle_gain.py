@@ -33,12 +33,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--preset", default="demo")
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], help="extra config overrides")
     args = parser.parse_args(argv)
-    from reid_stargan.data.synthetic import make_synthetic
+    from reid_stargan.data.synthetic import PRESETS, make_synthetic
 
     work = Path(args.work)
     data = work / "synthetic"
     if not data.exists():
-        make_synthetic(data, preset=args.preset)
+        make_synthetic(data, **PRESETS[args.preset])
     oracle = work / "oracle"
     write_oracle_camstyle(data, oracle)
     rows: dict[str, list[dict]] = {"baseline": [], "camstyle": []}

@@ -163,9 +163,9 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     root = Path(args.data_root)
     if not (root / "bounding_box_train").is_dir():
-        from reid_stargan.data.synthetic import make_synthetic
+        from reid_stargan.data.synthetic import PRESETS, make_synthetic
 
-        make_synthetic(root, preset="demo")
+        make_synthetic(root, **PRESETS["demo"])
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
     results = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
                + (f", {torch.cuda.get_device_name()}" if device == "cuda" else ", no GPU"),

@@ -84,11 +84,38 @@ def apply_overrides(data: dict, overrides: typing.Iterable[str]) -> dict:
     return data
 
 
+# ----------------------------------------------------------------------------- moved keys
+# Keys that moved to another section, old -> new. Saved runs, config files and commands that use the
+# old name keep working: the value is read under the new name (an old key given wins, since nothing
+# writes it any more but a person).
+MOVED_KEYS = {"augment.celeba_num_test": "data.celeba_num_test"}
+
+
+def move_keys(tree: dict) -> dict:
+    """`tree` with every key of MOVED_KEYS that it holds under the key's new name (a copy if any)."""
+    for old, new in MOVED_KEYS.items():
+        (section, key), (new_section, new_key) = old.split("."), new.split(".")
+        if isinstance(tree.get(section), dict) and key in tree[section]:
+            moved = dict(tree[section])
+            target = dict(tree[new_section]) if isinstance(tree.get(new_section), dict) else {}
+            target[new_key] = moved.pop(key)
+            tree = {**tree, section: moved, new_section: target}
+    return tree
+
+
+def moved_flat_key(key: str) -> str:
+    """A flat dotted key (`stage:section.key` in pipeline records) under its new name."""
+    stage, colon, bare = key.rpartition(":")
+    return stage + colon + MOVED_KEYS.get(bare, bare)
+
+
 # ----------------------------------------------------------------------------- dict -> dataclasses
 def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
     """Build dataclass `cls` from `data`, checking every key and type; missing keys keep defaults."""
     if not isinstance(data, dict):
         raise ConfigError(f"'{prefix or '<root>'}' must be a mapping, got {type(data).__name__}")
+    if not prefix:
+        data = move_keys(data)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:

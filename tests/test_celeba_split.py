@@ -46,4 +46,4 @@ def test_default_split_holds_the_official_1999_images(tmp_path):
 
 
 def test_stargan_config_default_matches():
-    assert load_config(StarGANConfig, None, []).augment.celeba_num_test == 1999
+    assert load_config(StarGANConfig, None, []).data.celeba_num_test == 1999

@@ -12,7 +12,7 @@ from PIL import Image
 from reid_stargan.camstyle.naming import read_camstyle
 from reid_stargan.data.datasets import build_dataset
 from reid_stargan.data.records import camera_links
-from reid_stargan.data.synthetic import make_synthetic
+from reid_stargan.data.synthetic import PRESETS, make_synthetic
 
 
 def _bench():
@@ -24,7 +24,7 @@ def _bench():
 
 def test_colour_control_moves_camera_statistics_and_keeps_the_image(tmp_path):
     bench = _bench()
-    make_synthetic(tmp_path / "set", preset="tiny", seed=0)
+    make_synthetic(tmp_path / "set", seed=0, **PRESETS["tiny"])
     train = build_dataset("market_layout", tmp_path / "set").train
     summary = bench.main(["--data-root", str(tmp_path / "set"), "--out", str(tmp_path / "out"), "--targets-per-image", "1",
                           "--figure", str(tmp_path / "fig.png")])

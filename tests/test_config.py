@@ -120,3 +120,23 @@ def test_cli_flags(tmp_path):
                               "--set", "name=cli", "--dry-run"])
     cfg = config_from_args(ToyConfig, args)
     assert (cfg.name, cfg.seed, cfg.gan.n_critic, args.dry_run) == ("cli", 1, 2, True)
+
+
+def test_a_moved_key_is_read_under_its_new_name(tmp_path):
+    """`augment.celeba_num_test` moved to `data`: configs, saved runs and commands that use the old
+    name still work, resume sees no change, and a pipeline record's old key matches the new one."""
+    from reid_stargan.config import moved_flat_key
+    from reid_stargan.gan.config import StarGANConfig
+    from reid_stargan.utils.run import resume_config
+
+    path = tmp_path / "old.yaml"
+    path.write_text("data: {name: celeba}\naugment: {hflip: false, celeba_num_test: 40}\n")
+    cfg = load_config(StarGANConfig, path)
+    assert cfg.data.celeba_num_test == 40 and cfg.data.name == "celeba" and not cfg.augment.hflip
+    assert "celeba_num_test" not in yaml.safe_load(dump_config_yaml(cfg))["augment"]
+    assert load_config(StarGANConfig, None, ["augment.celeba_num_test=4"]).data.celeba_num_test == 4
+    saved = yaml.safe_load(path.read_text())
+    resumed, changes = resume_config(StarGANConfig, saved, None, ("gan",), path)
+    assert resumed.data.celeba_num_test == 40 and changes == {}
+    assert moved_flat_key("face:augment.celeba_num_test") == "face:data.celeba_num_test"
+    assert moved_flat_key("augment.hflip") == "augment.hflip"

@@ -28,9 +28,9 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_two_cpu_processes_gloo(tmp_path):
-    from reid_stargan.data.synthetic import make_synthetic
+    from reid_stargan.data.synthetic import PRESETS, make_synthetic
 
-    make_synthetic(tmp_path / "tiny", preset="tiny", seed=0)
+    make_synthetic(tmp_path / "tiny", seed=0, **PRESETS["tiny"])
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}

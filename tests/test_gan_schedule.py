@@ -77,12 +77,12 @@ def test_no_decay_window_keeps_the_base_lr():
 
 def test_training_loop_uses_the_configured_schedule(tmp_path):
     """A 6-iteration run: decay over the last 4, update every 2 -> steps after k = 4 and 6 (k > 2)."""
-    from reid_stargan.data.synthetic import make_synthetic
+    from reid_stargan.data.synthetic import PRESETS, make_synthetic
     from reid_stargan.gan.trainer import train_stargan
     from reid_stargan.utils.rundir import read_stats
 
     root = tmp_path / "tiny"
-    make_synthetic(root, preset="tiny", seed=0)
+    make_synthetic(root, seed=0, **PRESETS["tiny"])
     tiny = ["gan.image_size=[16,8]", "gan.g_conv_dim=8", "gan.g_repeat_num=1", "gan.d_conv_dim=8",
             "gan.d_repeat_num=3", "train.batch_size=4", "train.n_critic=2", "train.seed=3", "runtime.device=cpu",
             "runtime.in_memory=true", "runtime.num_workers=0", "log.log_every=1", "log.sample_every=1000",

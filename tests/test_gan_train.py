@@ -27,10 +27,10 @@ def tiny_cfg(root, *overrides) -> StarGANConfig:
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory):
-    from reid_stargan.data.synthetic import make_synthetic
+    from reid_stargan.data.synthetic import PRESETS, make_synthetic
 
     root = tmp_path_factory.mktemp("gan") / "tiny"
-    make_synthetic(root, preset="tiny", seed=0)
+    make_synthetic(root, seed=0, **PRESETS["tiny"])
     return root
 
 

@@ -10,14 +10,14 @@ import pytest
 from PIL import Image
 
 from reid_stargan.camstyle.naming import CamStyleRecord, manifest_entry, output_name, read_camstyle
-from reid_stargan.data.synthetic import load_dataset, make_synthetic, true_rendering
+from reid_stargan.data.synthetic import PRESETS, load_dataset, make_synthetic, true_rendering
 from reid_stargan.pipeline import quality
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("quality") / "syn"
-    make_synthetic(root, preset="tiny", seed=1)
+    make_synthetic(root, seed=1, **PRESETS["tiny"])
     return root, load_dataset(root)
 
 

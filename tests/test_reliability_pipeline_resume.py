@@ -132,3 +132,23 @@ def test_a_key_newer_than_the_records_counts_only_off_its_default(finished, tmp_
     assert not next(r for r in Pipeline(cfg, older, progress=False).status() if r["stage"] == "stargan")["done"]
     with pytest.raises(StageConfigError, match=r"stage stargan \(finished\): gan.lambda_id: ran '\(unset\)', now 5.0"):
         Pipeline(cfg, older, progress=False).run()
+
+
+def test_a_record_older_than_a_key_move_resumes(finished, tmp_path):
+    """Records written while `celeba_num_test` sat in `augment` (no `data.celeba_num_test` in any
+    stage): every stage still reads as done; the old key set to another value than the new one's is a
+    difference."""
+    older = tmp_path / "older"
+    shutil.copytree(finished, older)
+    for path in (older / "stages").glob("*.json"):
+        record = json.loads(path.read_text())
+        settings = {k: v for k, v in record["settings"].items() if not k.endswith("data.celeba_num_test")}
+        if path.stem == "stargan":
+            settings["augment.celeba_num_test"] = 1999
+        path.write_text(json.dumps(dict(record, settings=settings)))
+    assert [r["done"] for r in Pipeline(tiny_cfg(), older, progress=False).status()] == [True] * 5 + [False]
+    record = json.loads((older / "stages" / "stargan.json").read_text())
+    record["settings"]["augment.celeba_num_test"] = 7
+    (older / "stages" / "stargan.json").write_text(json.dumps(record))
+    with pytest.raises(StageConfigError, match=r"stage stargan \(finished\): data.celeba_num_test: ran 7, now 1999"):
+        Pipeline(tiny_cfg(), older, progress=False).run()

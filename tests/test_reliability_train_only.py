@@ -21,10 +21,10 @@ TINY = [*STARGAN_TINY, "train.num_iters=2"]
 
 @pytest.fixture(scope="module")
 def train_only_set(tmp_path_factory):
-    from reid_stargan.data.synthetic import make_synthetic
+    from reid_stargan.data.synthetic import PRESETS, make_synthetic
 
     full = tmp_path_factory.mktemp("rel_train_only") / "tiny"
-    make_synthetic(full, preset="tiny", seed=0)  # 4 cameras
+    make_synthetic(full, seed=0, **PRESETS["tiny"])  # 4 cameras
     root = full.parent / "train_only"
     root.mkdir()
     shutil.copytree(full / "bounding_box_train", root / "bounding_box_train")

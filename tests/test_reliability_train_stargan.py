@@ -24,10 +24,10 @@ TINY = ["gan.image_size=[16,8]", "gan.g_conv_dim=8", "gan.g_repeat_num=1", "gan.
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory):
-    from reid_stargan.data.synthetic import make_synthetic
+    from reid_stargan.data.synthetic import PRESETS, make_synthetic
 
     root = tmp_path_factory.mktemp("rel_gan") / "tiny"
-    make_synthetic(root, preset="tiny", seed=0)  # 4 cameras
+    make_synthetic(root, seed=0, **PRESETS["tiny"])  # 4 cameras
     return root
 
 

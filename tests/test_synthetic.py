@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from reid_stargan.cli.make_synthetic import main as cli_main
+from reid_stargan.config import ConfigError, load_config
 from reid_stargan.data.synthetic import (
     META_FILE,
     SPLIT_DIRS,
@@ -22,6 +23,7 @@ from reid_stargan.data.synthetic import (
     read_meta,
     true_rendering,
 )
+from reid_stargan.pipeline.config import PipelineConfig
 
 MARKET_NAME = re.compile(r"^(\d{4})_c(\d)s(\d)_(\d{6})_(\d{2})\.jpg$")
 TINY = dict(num_train_ids=6, num_test_ids=6, num_cameras=4, images_per_id_cam=3, height=64, width=32)
@@ -186,8 +188,8 @@ def test_bad_arguments_are_refused(tmp_path):
         make_synthetic(tmp_path / "a", min_cameras_per_id=1, **{k: v for k, v in TINY.items()})
     with pytest.raises(ValueError, match="images_per_id_cam"):
         make_synthetic(tmp_path / "b", **dict(TINY, images_per_id_cam=1))
-    with pytest.raises(ValueError, match="preset"):
-        make_synthetic(tmp_path / "c", preset="huge")
+    with pytest.raises(ConfigError, match="preset"):  # presets are applied by the callers, which check them
+        load_config(PipelineConfig, None, ["synthetic.preset=huge"])
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "keep.txt").write_text("x")
     with pytest.raises(FileExistsError, match="not a synthetic set"):

@@ -85,9 +85,9 @@ def test_torchrun_train_stargan_without_run_dir_shares_one_numbered_folder(tmp_p
     import subprocess
     import sys
 
-    from reid_stargan.data.synthetic import make_synthetic
+    from reid_stargan.data.synthetic import PRESETS, make_synthetic
 
-    make_synthetic(tmp_path / "tiny", preset="tiny", seed=0)
+    make_synthetic(tmp_path / "tiny", seed=0, **PRESETS["tiny"])
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(REPO / "tools" / "train_stargan.py"), "--config", str(REPO / "configs/stargan/synthetic_cpu.yaml"),
            "--no-progress", "--set", f"data.root={tmp_path / 'tiny'}", f"out_root={tmp_path / 'runs'}", "tag=ddp",

@@ -27,7 +27,7 @@ from reid_stargan.cli.common import add_debug_flag, run_cli
 from reid_stargan.config import ConfigError, add_config_args, config_to_dict, dump_config_yaml, load_config
 from reid_stargan.data.records import ReidDataset
 from reid_stargan.gan.config import StarGANConfig
-from reid_stargan.gan.data import check_camera_domains, parse_training_set
+from reid_stargan.gan.data import check_camera_domains
 from reid_stargan.gan.trainer import FROZEN_KEYS, TOOL, train_stargan
 from reid_stargan.utils import run as lifecycle
 from reid_stargan.utils.distributed import init_distributed
@@ -58,7 +58,7 @@ def check_domains(cfg: StarGANConfig, allow_empty: bool) -> int:
     """
     total = 0
     for dc in cfg.datasets:
-        ds = parse_training_set(dc, cfg.augment.celeba_num_test)
+        ds = dc.build(train_only=True)
         if not isinstance(ds, ReidDataset):
             total += len(ds.domain_names)
             continue

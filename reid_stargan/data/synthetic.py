@@ -19,8 +19,8 @@ pose), so ``SyntheticWorld.from_root(root).render(pid, pose, camid)`` re-renders
 
 Example::
 
-    from reid_stargan.data.synthetic import make_synthetic, true_rendering
-    summary = make_synthetic("data/synthetic", preset="demo")
+    from reid_stargan.data.synthetic import PRESETS, make_synthetic, true_rendering
+    summary = make_synthetic("data/synthetic", **PRESETS["demo"])
     image, mask = true_rendering("data/synthetic", "0001_c1s1_000025_01.jpg", target_camid=3)
 """
 
@@ -500,21 +500,14 @@ def make_synthetic(out_root: str | os.PathLike, num_train_ids: int = 100, num_te
                    num_cameras: int = 6, images_per_id_cam: int = 4, height: int = 64, width: int = 32,
                    seed: int = 0, min_cameras_per_id: int = 2, max_cameras_per_id: int = 3,
                    supersample: int = 2, jpeg_quality: int = 95, style_strength: float = 1.0,
-                   overwrite: bool = False, preset: str | None = None) -> dict:
+                   overwrite: bool = False) -> dict:
     """Write the synthetic set to ``out_root`` in Market-1501 layout and return a summary dict.
 
-    ``preset`` ("tiny" / "demo") replaces the size arguments with the preset's values. The set is
-    built in a sibling temporary folder and renamed into place, so ``out_root`` is either complete or
+    The size defaults are the "demo" preset; ``make_synthetic(root, **PRESETS["tiny"])`` writes
+    another. The set is built in a sibling temporary folder and renamed into place, so ``out_root`` is either complete or
     absent. An existing ``out_root`` is an error unless ``overwrite`` (and it is a synthetic set).
     Same arguments -> byte-identical files.
     """
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; valid: {sorted(PRESETS)}")
-        p = PRESETS[preset]
-        num_train_ids, num_test_ids, num_cameras = p["num_train_ids"], p["num_test_ids"], p["num_cameras"]
-        images_per_id_cam, height, width = p["images_per_id_cam"], p["height"], p["width"]
-        min_cameras_per_id, max_cameras_per_id = p["min_cameras_per_id"], p["max_cameras_per_id"]
     if not 2 <= min_cameras_per_id <= max_cameras_per_id <= num_cameras:
         raise ValueError(f"need 2 <= min_cameras_per_id ({min_cameras_per_id}) <= max_cameras_per_id "
                          f"({max_cameras_per_id}) <= num_cameras ({num_cameras})")

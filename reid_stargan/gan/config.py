@@ -26,8 +26,6 @@ class AugmentConfig:
     # HHL stargan4reid: resize to 9/8 of the image size, then random-crop back (288x144 -> 256x128).
     random_crop: bool = False
     hflip: bool = True
-    # CelebA images held out as the test split (official: 1999, its `(i+1) < 2000` after the shuffle)
-    celeba_num_test: int = 1999
 
 
 @dataclass

@@ -24,9 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from reid_stargan.config import ConfigError
 from reid_stargan.data.config import DataConfig
-from reid_stargan.data.datasets import CELEBA_NUM_TEST, DatasetError, build_dataset
+from reid_stargan.data.datasets import DatasetError
 from reid_stargan.data.imageio import load_rgb
 from reid_stargan.data.preprocess import drop_unreadable, from_gan_range, resize, to_gan_range
 from reid_stargan.data.records import AttributeDataset, ReidDataset, camera_links
@@ -63,22 +62,12 @@ def check_camera_domains(ds: ReidDataset, root, allow_empty: bool) -> None:
                            "or pass --allow-empty-cameras (data.allow_empty_cameras=true)")
 
 
-def parse_training_set(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST) -> ReidDataset | AttributeDataset:
-    """The data set of `dc` parsed from its file names (no pixels). StarGAN reads the training split
-    only: the query and gallery folders need not exist."""
-    if not dc.root:
-        raise ConfigError(f"data set '{dc.name}' has an empty root: set it with --set data.root=PATH")
-    return build_dataset(dc.name, dc.root, num_cameras=dc.num_cameras, bad_names=dc.bad_names,
-                         with_distractors=False, use_val=dc.use_val, attrs=dc.attrs, num_test=celeba_num_test,
-                         train_only=True)
-
-
-def build_domain_data(dc: DataConfig, celeba_num_test: int = CELEBA_NUM_TEST, log=None) -> DomainData:
+def build_domain_data(dc: DataConfig, log=None) -> DomainData:
     """Parse the data set of `dc` and return its training images with domain labels.
 
     `log` (default: stderr) names the unreadable images that are skipped."""
     log = log if log is not None else (lambda message: print(message, file=sys.stderr))
-    ds = parse_training_set(dc, celeba_num_test)
+    ds = dc.build(train_only=True)
     if isinstance(ds, ReidDataset):
         check_camera_domains(ds, dc.root, dc.allow_empty_cameras)
         paths = [r.path for r in ds.train]

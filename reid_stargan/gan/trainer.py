@@ -89,7 +89,7 @@ class Trainer:
         if cfg.runtime.threads > 0:
             torch.set_num_threads(cfg.runtime.threads)
         seed_everything(cfg.train.seed)  # same init on every rank (and broadcast below anyway)
-        self.data = [build_domain_data(dc, cfg.augment.celeba_num_test, self.logger.info) for dc in cfg.datasets]
+        self.data = [build_domain_data(dc, self.logger.info) for dc in cfg.datasets]
         self.layout = LabelLayout([d.spec for d in self.data])
         if cfg.gan.c_dim and cfg.gan.c_dim != self.layout.d_dim:
             names = ", ".join(f"{d.spec.name}: {d.spec.num_domains}" for d in self.data)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from reid_stargan.camstyle.generate import GenerateOptions
 from reid_stargan.data.config import DataConfig
+from reid_stargan.data.synthetic import PRESETS
 
 
 @dataclass
@@ -19,6 +20,10 @@ class SyntheticSection:
     preset: str = "demo"
     seed: int = 0
     root: str = ""  # where to write it; "" = <run>/data/synthetic
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; valid: {', '.join(sorted(PRESETS))}")
 
 
 @dataclass

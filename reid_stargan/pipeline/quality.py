@@ -14,11 +14,11 @@
 Example (synthetic demo set, oracle "generator" = the true renderings)::
 
     from reid_stargan.camstyle.naming import read_camstyle
-    from reid_stargan.data.synthetic import load_dataset, make_synthetic
+    from reid_stargan.data.synthetic import PRESETS, load_dataset, make_synthetic
     from reid_stargan.pipeline import quality
     from reid_stargan.camstyle.oracle import write_oracle_camstyle
 
-    make_synthetic("runs/syn", preset="tiny")
+    make_synthetic("runs/syn", **PRESETS["tiny"])
     write_oracle_camstyle("runs/syn", "runs/syn/camstyle")
     data, fake = load_dataset("runs/syn"), read_camstyle("runs/syn/camstyle")
     clf = quality.train_camera_classifier(data.train, data.num_cameras)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reid_stargan.camstyle.naming import has_generated_images
-from reid_stargan.config import config_to_dict, dump_config_yaml, load_config
+from reid_stargan.config import config_to_dict, dump_config_yaml, load_config, moved_flat_key
 from reid_stargan.data.config import DataConfig
 from reid_stargan.pipeline.config import PipelineConfig, ToolStage
 from reid_stargan.pipeline.layout import ReportInputs, RunLayout
@@ -178,7 +178,7 @@ class Pipeline:
         table = [
             Stage("data", Path(self.data_config().root), lambda r: self.make_data(),
                   {**synthetic, "data": config_to_dict(self.data_config())},
-                  started=lambda out: c.synthetic.enabled and out.exists()),
+                  started=lambda out: c.synthetic.enabled and out.exists(), defaults={"data": config_to_dict(DataConfig())}),
             Stage("stargan", layout.stargan, lambda r: self.train_stargan(), config_to_dict(self.stargan_config()),
                   ("data",), defaults=config_to_dict(type(self.stargan_config())())),
             Stage("generate", layout.camstyle, lambda r: self.generate(r["stargan"]),
@@ -242,7 +242,8 @@ class Pipeline:
         A key the record lacks was added to the toolkit after the stage ran; its default keeps the old
         behaviour, so it is a difference only when the config now sets it to something else.
         """
-        ran, now = record["settings"], self._fingerprint(name, plan)
+        ran = {moved_flat_key(k): v for k, v in record["settings"].items()}  # a record older than a key's move
+        now = self._fingerprint(name, plan)
         defaults = self._fingerprint(name, {st.name: (self._flat(st.defaults or {}), list(st.reads))
                                             for st in self.table})
         return [f"{k}: ran {ran.get(k, '(unset)')!r}, now {now.get(k, '(unset)')!r}" for k in sorted(set(ran) | set(now))
@@ -323,11 +324,11 @@ class Pipeline:
         syn = self.cfg.synthetic
         if not syn.enabled:
             return
-        from reid_stargan.data.synthetic import META_FILE, make_synthetic
+        from reid_stargan.data.synthetic import META_FILE, PRESETS, make_synthetic
 
         root = Path(self.data_config().root)
         if not (root / META_FILE).is_file():
-            make_synthetic(root, seed=syn.seed, preset=syn.preset)
+            make_synthetic(root, seed=syn.seed, **PRESETS[syn.preset])
         else:
             self.log.info(f"synthetic set already at {root}: skipped")
         self.cfg = replace(self.cfg, data=self.data_config())

@@ -90,7 +90,8 @@ def resume_config(cls: type[T], saved: dict, given: Any, frozen_keys: Sequence[s
     `given` differs are not taken unless named in `overrides` (`ignored_differences` lists them).
     """
     cfg = from_dict(cls, apply_overrides(saved, list(overrides)))
-    old, new = flatten(saved), flatten(config_to_dict(cfg))
+    # `saved` as this toolkit reads it: keys added since are at their defaults, moved keys at their new names.
+    old, new = flatten(config_to_dict(from_dict(cls, saved))), flatten(config_to_dict(cfg))
     frozen: dict[str, str] = {}
     trees = [new]
     if given is not None:  # a default value is not a request to change the run
