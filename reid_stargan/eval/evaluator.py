@@ -45,7 +45,7 @@ from .metrics import (
 )
 from .retrieval import (
     DEFAULT_CHUNK_ELEMS,
-    METRICS,
+    check_metric,
     faiss_available,
     faiss_gpu_count,
     iter_distance_chunks,
@@ -115,8 +115,7 @@ def evaluate(
     "trapezoid" warns, because it used to put the trapezoid form under "mAP".
     Raises ValueError on mismatched lengths, NaN/Inf features, empty sets, or no valid query.
     """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    check_metric(metric)
     if ap not in AP_MODES:
         raise ValueError(f"ap must be one of {AP_MODES}, got {ap!r}")
     if ap != "finite":

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import os
 import warnings
@@ -36,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reid_stargan.data.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from reid_stargan.utils.io import atomic_write_bytes
 
 FORMATS = ("onnx", "torchscript")
 INPUT_NAME, OUTPUT_NAME = "images", "features"
@@ -55,9 +57,7 @@ class ReidInference(nn.Module):
         for name in ("backbone", "embedding", "neck"):
             if not hasattr(model, name):
                 raise TypeError(f"expected a ReidModel (with .backbone, .embedding, .neck), got {type(model).__name__}")
-        self.backbone = copy.deepcopy(model.backbone).cpu()
-        self.embedding = copy.deepcopy(model.embedding).cpu()
-        self.neck = copy.deepcopy(model.neck).cpu()
+            setattr(self, name, copy.deepcopy(getattr(model, name)).cpu())
         self.out_dim = int(getattr(model, "out_dim", 0))
         # The test feature the model was trained to give: the head's (default) or pool5 (the IDE recipes).
         self.use_pool5 = getattr(model, "test_feature", "head") == "pool5"
@@ -88,31 +88,18 @@ def _quiet_deprecations():
         yield
 
 
-@contextlib.contextmanager
-def _atomic_target(path: Path):
-    """A temporary name beside `path` to write to: renamed onto `path` when the block succeeds, else removed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def export_torchscript(model: nn.Module, path: str | os.PathLike, height: int = 256, width: int = 128,
                        metadata: dict | None = None) -> Path:
     """Script `model`'s evaluation forward to `path` (written atomically); returns the path.
 
     Load it with ``torch.jit.load(path)``; the metadata JSON is the extra file ``reid_stargan.json``.
     """
-    path = Path(path)
+    buffer = io.BytesIO()
     with _quiet_deprecations():
         scripted = torch.jit.script(ReidInference(model))
-    meta = metadata if metadata is not None else export_metadata(model, height, width)
-    with _atomic_target(path) as tmp, _quiet_deprecations():
-        torch.jit.save(scripted, str(tmp), _extra_files={METADATA_FILE: json.dumps(meta)})
-    return path
+        meta = metadata if metadata is not None else export_metadata(model, height, width)
+        torch.jit.save(scripted, buffer, _extra_files={METADATA_FILE: json.dumps(meta)})
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def export_onnx(model: nn.Module, path: str | os.PathLike, height: int = 256, width: int = 128,
@@ -127,21 +114,19 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, height: int = 256, wi
         raise ImportError("ONNX export needs the packages onnx and onnxruntime: "
                           "pip install -e '.[export]'") from exc
 
-    path = Path(path)
     net = ReidInference(model)
     example = torch.zeros(2, 3, int(height), int(width))
     meta = metadata if metadata is not None else export_metadata(model, height, width)
-    with _atomic_target(path) as tmp:
-        with _quiet_deprecations():  # dynamo=True would add onnxscript as a dependency; this one is exact here
-            torch.onnx.export(net, (example,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                              opset_version=opset, dynamo=False)
-        proto = onnx.load(str(tmp))
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = METADATA_FILE, json.dumps(meta)
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(tmp))
-    return path
+    buffer = io.BytesIO()
+    with _quiet_deprecations():  # dynamo=True would add onnxscript as a dependency; this one is exact here
+        torch.onnx.export(net, (example,), buffer, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                          opset_version=opset, dynamo=False)
+    proto = onnx.load_from_string(buffer.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_FILE, json.dumps(meta)
+    onnx.checker.check_model(proto)
+    return atomic_write_bytes(path, proto.SerializeToString())
 
 
 def export_model(model: nn.Module, path: str | os.PathLike, fmt: str, height: int, width: int,
@@ -164,12 +149,8 @@ def load_exported(path: str | os.PathLike, fmt: str):
     if fmt == "torchscript":
         with _quiet_deprecations():
             module = torch.jit.load(str(path), map_location="cpu").eval()
-
-        def run(images: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return module(torch.from_numpy(np.ascontiguousarray(images, np.float32))).numpy()
-
-        return run
+        return torch.no_grad()(
+            lambda images: module(torch.from_numpy(np.ascontiguousarray(images, np.float32))).numpy())
     raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 

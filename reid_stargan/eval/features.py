@@ -62,10 +62,9 @@ class _RecordImages(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         try:
-            image = reid_eval_tensor(self.records[i].path, self.image_size)  # (3, H, W), as in training
+            return i, reid_eval_tensor(self.records[i].path, self.image_size)  # (3, H, W), as in training
         except (OSError, ValueError):
             return i, None
-        return i, image
 
 
 def _collate(batch):

@@ -93,14 +93,8 @@ def eval_reference(
 
 def _summary(ap, ap_trapezoid, inp, cmc: np.ndarray, num_queries: int) -> dict:
     """The result dict of both paths, from the per-valid-query AP, trapezoid AP and INP and the CMC curve."""
-    return {
-        "mAP": float(np.mean(ap)),
-        "mAP_trapezoid": float(np.mean(ap_trapezoid)),
-        "mINP": float(np.mean(inp)),
-        "cmc": cmc,
-        "num_valid_queries": len(ap),
-        "num_skipped_queries": num_queries - len(ap),
-    }
+    return {"mAP": float(np.mean(ap)), "mAP_trapezoid": float(np.mean(ap_trapezoid)), "mINP": float(np.mean(inp)),
+            "cmc": cmc, "num_valid_queries": len(ap), "num_skipped_queries": num_queries - len(ap)}
 
 
 def metrics_from_ranks(

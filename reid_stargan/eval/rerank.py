@@ -39,12 +39,12 @@ import torch
 from .metrics import MAX_KEYED_ELEMS, row_value_col_keys
 from .retrieval import (
     DEFAULT_CHUNK_ELEMS,
-    METRICS,
     DistanceComputer,
     as_tensor,
+    check_metric,
     inner_products,
     pairwise_distance,
-    query_chunk_size,
+    query_chunks,
     row_sq_norms,
 )
 
@@ -119,8 +119,7 @@ class _SymmetricTiles:
     """
 
     def __init__(self, feats: torch.Tensor, metric: str):
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        check_metric(metric)
         self.feats, self.metric = feats, metric
         sq = row_sq_norms(feats.detach()).numpy()  # (N,)
         # cosine: 1 - <f_i, f_j> / (|f_i| |f_j|), scaled on the product: no normalised copy of the features.
@@ -198,8 +197,7 @@ class _RunningNeighbours:
 
         tile: (r1-r0, C), or (C, r1-r0) with ``transposed`` (a tile computed the other way round).
         """
-        axis = 0 if transposed else 1
-        num_b, num_c = r1 - r0, tile.shape[axis]
+        num_b, num_c = r1 - r0, tile.shape[0 if transposed else 1]
         vals, idx = self.vals[r0:r1], self.idx[r0:r1]  # views (B, S)
         threshold = vals[:, -1].copy()  # (B,): the current width-th distance (inf while not full): lists are sorted
         if self.seen[r0:r1].min() < self.width:
@@ -218,12 +216,9 @@ class _RunningNeighbours:
         else:
             rows, cols = np.divmod(np.flatnonzero(tile <= threshold[:, None]), num_c)
             cand_v = tile[rows, cols]
-        if len(rows) == 0:
-            return
-        if num_b * (self.num_cols + 1) < MAX_KEYED_ELEMS:
-            self._merge_keyed(vals, idx, rows, cand_v, cols + c0)
-        else:
-            self._merge_lexsorted(vals, idx, rows, cand_v, cols + c0)
+        if len(rows):
+            merge = self._merge_keyed if num_b * (self.num_cols + 1) < MAX_KEYED_ELEMS else self._merge_lexsorted
+            merge(vals, idx, rows, cand_v, cols + c0)
 
     def _merge_keyed(self, vals, idx, rows, cand_v, cand_i) -> None:
         """Merge by unique int64 (row, distance, index) keys: the lists are already sorted, so only the
@@ -360,11 +355,10 @@ def sparse_encodings(feats, k1: int = 20, k2: int = 6, metric: str = "cosine",
 
     feats: (N, D). ``split`` / ``block_budget_bytes``: see :func:`knn_pass`. The pass runs on CPU.
     """
-    feats = as_tensor(feats)
-    n = len(feats)
+    tiles = _SymmetricTiles(as_tensor(feats), metric)
+    n = len(tiles.feats)
     # Keep 3x the k1 + 1 neighbours: almost every expansion pair is among them, so its distance comes
     # from the same matrix products instead of a slow gather of feature pairs.
-    tiles = _SymmetricTiles(feats, metric)
     pass_ = _knn_pass(tiles, 3 * (k1 + 1), chunk_elems, split, block_budget_bytes)
     rows, cols = _expansion_support(pass_.idx, k1)
     dist = _lookup_distances(tiles, pass_.idx, pass_.dist, rows, cols)
@@ -413,16 +407,13 @@ def rerank_distance_chunks(q_feats, g_feats, k1: int = 20, k2: int = 6, lambda_v
     """
     q, g = as_tensor(q_feats), as_tensor(g_feats)
     num_q, num_g = len(q), len(g)
-    feats = torch.cat([q, g])  # (N, D)
-    V, pass_ = sparse_encodings(feats, k1, k2, metric, chunk_elems, split=num_q,
+    V, pass_ = sparse_encodings(torch.cat([q, g]), k1, k2, metric, chunk_elems, split=num_q,
                                 block_budget_bytes=block_budget_bytes)
     row_max = pass_.row_max[:num_q, None]  # (Q, 1)
     Vg_csc = V[num_q:].tocsc()  # (G, N): column k lists the gallery items whose encoding uses item k
     computer = DistanceComputer(g, metric) if pass_.block is None else None
     # The overlap accumulator is float64 and the gathered contributions several times larger: smaller chunks.
-    step = query_chunk_size(num_q, num_g, chunk_elems // 4)
-    for start in range(0, num_q, step):
-        end = min(num_q, start + step)
+    for start, end in query_chunks(num_q, num_g, chunk_elems // 4):
         # final = (1 - lambda) * jaccard + lambda * d / row_max, jaccard = 1 - overlap / (2 - overlap),
         # in float32 like the dense reference, in place (B x G passes are memory bound).
         final = _min_overlap(V[start:end], Vg_csc).astype(np.float32)  # (B, G) overlap

@@ -44,8 +44,16 @@ def row_sq_norms(x: torch.Tensor, rows_per_step: int = 1 << 14) -> torch.Tensor:
     return torch.cat([x[s:s + rows_per_step].square().sum(1) for s in range(0, len(x), rows_per_step)])
 
 
-def query_chunk_size(num_queries: int, num_gallery: int, chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> int:
-    return int(max(1, min(num_queries, chunk_elems // max(1, num_gallery))))
+def check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+
+
+def query_chunks(num_queries: int, num_gallery: int,
+                 chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> Iterator[tuple[int, int]]:
+    """(start, end) of consecutive query chunks of at most ``chunk_elems`` distances (one query at least)."""
+    step = int(max(1, min(num_queries, chunk_elems // max(1, num_gallery))))
+    return ((start, min(num_queries, start + step)) for start in range(0, num_queries, step))
 
 
 def inner_products(a: torch.Tensor, b: torch.Tensor, pad_rows: bool = True) -> torch.Tensor:
@@ -72,40 +80,32 @@ class DistanceComputer:
     """
 
     def __init__(self, g, metric: str = "cosine", device: str | torch.device = "cpu", pad_rows: bool = True):
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        check_metric(metric)
         self.metric, self.pad_rows = metric, pad_rows
         self.device = torch.device(device)
         self.g = as_tensor(g, self.device)  # (G, D)
         if metric == "cosine":
-            self.g_scale = 1.0 / self.g.norm(dim=1).clamp_min(1e-12)  # (G,)
+            self.g_neg_scale = -1.0 / self.g.norm(dim=1).clamp_min(1e-12)  # (G,) -1/|g|
         else:
             self.g_sq = row_sq_norms(self.g)  # (G,) like the queries' |q|^2 (not norm() ** 2: rounding)
 
     @torch.no_grad()  # distances are evaluation only; also lets the CPU path view them as numpy
     def __call__(self, q) -> torch.Tensor:
         q = as_tensor(q, self.device)  # (B, D)
-        if self.metric == "cosine":
-            dist = inner_products(l2_normalize(q), self.g, self.pad_rows)  # (B, G)
-            if dist.device.type == "cpu":
-                # numpy for the elementwise passes on CPU (same IEEE rounding as torch): torch's intra-op
-                # threads make each memory-bound pass several times slower on a CPU shared with other jobs.
-                d = dist.numpy()
-                d *= self.g_scale.numpy()
-                np.subtract(1.0, d, out=d)
-            else:
-                dist.mul_(self.g_scale).neg_().add_(1.0)
-        else:
-            # -2 <q, g> + |g|^2 + |q|^2: the same roundings as addmm (the factor -2 is exact).
-            dist = inner_products(q, self.g, self.pad_rows)  # (B, G)
-            q_sq = q.square().sum(1, keepdim=True)  # (B, 1)
-            if dist.device.type == "cpu":  # numpy passes on CPU: see the cosine branch
-                d = dist.numpy()
-                d *= -2.0
-                d += self.g_sq.numpy()
-                d += q_sq.numpy()
-            else:
-                dist.mul_(-2.0).add_(self.g_sq).add_(q_sq)
+        cosine = self.metric == "cosine"
+        dist = inner_products(l2_normalize(q) if cosine else q, self.g, self.pad_rows)  # (B, G)
+        # The elementwise passes run in place, on CPU in numpy on the same memory (same IEEE rounding as
+        # torch): torch's intra-op threads make each memory-bound pass several times slower on a CPU
+        # shared with other jobs.
+        host = (lambda t: t.numpy()) if dist.device.type == "cpu" else (lambda t: t)
+        d = host(dist)
+        if cosine:  # 1 - <q/|q|, g> / |g| as <q/|q|, g> * (-1/|g|) + 1: negation is exact, so the same bits
+            d *= host(self.g_neg_scale)
+            d += 1.0
+        else:  # -2 <q, g> + |g|^2 + |q|^2: the same roundings as addmm (the factor -2 is exact)
+            d *= -2.0
+            d += host(self.g_sq)
+            d += host(q.square().sum(1, keepdim=True))  # (B, 1)
         return dist
 
 
@@ -122,10 +122,7 @@ def iter_distance_chunks(
 ) -> Iterator[tuple[int, int, torch.Tensor]]:
     """Yield (start, end, dist) with dist (end-start, G) for consecutive query chunks."""
     computer = DistanceComputer(g, metric, device)
-    num_q = len(q)
-    step = query_chunk_size(num_q, len(computer.g), chunk_elems)
-    for start in range(0, num_q, step):
-        end = min(num_q, start + step)
+    for start, end in query_chunks(len(q), len(computer.g), chunk_elems):
         yield start, end, computer(q[start:end])
 
 
@@ -139,14 +136,11 @@ def iter_faiss_distance_chunks(q, g, metric: str = "cosine",
     """
     import faiss
 
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    check_metric(metric)
     faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
     g = _faiss_rows(g, metric)
     resources = faiss.StandardGpuResources() if faiss_gpu_count() > 0 else None
-    step = query_chunk_size(len(q), len(g), chunk_elems)
-    for start in range(0, len(q), step):
-        end = min(len(q), start + step)
+    for start, end in query_chunks(len(q), len(g), chunk_elems):
         qc = _faiss_rows(q[start:end], metric)
         if resources is not None:
             dist = faiss.pairwise_distance_gpu(resources, qc, g, metric=faiss_metric)
@@ -189,8 +183,7 @@ def build_faiss_index(g: np.ndarray, metric: str = "cosine", index: str = "flat"
     """
     import faiss
 
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    check_metric(metric)
     g = _faiss_rows(g, metric)
     dim = g.shape[1]
     faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2

@@ -95,8 +95,7 @@ def rank_gallery(distances, q_pids, g_pids, q_camids, g_camids, topk: int = 10) 
     distances: a (Q, G) matrix (numpy or torch; smaller = closer) or an iterable of
     (start, end, (end - start, G) dist) chunks covering all Q queries. Returns a :class:`Ranking`.
     """
-    q_pids, g_pids = np.asarray(q_pids, np.int64), np.asarray(g_pids, np.int64)
-    q_camids, g_camids = np.asarray(q_camids, np.int64), np.asarray(g_camids, np.int64)
+    q_pids, g_pids, q_camids, g_camids = (np.asarray(a, np.int64) for a in (q_pids, g_pids, q_camids, g_camids))
     num_q, num_g = len(q_pids), len(g_pids)
     idx = np.full((num_q, topk), -1, np.int64)
     dist = np.full((num_q, topk), np.inf, np.float64)

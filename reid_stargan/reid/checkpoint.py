@@ -1,4 +1,4 @@
-"""Training-state files (resume exactly) and the small inference file (`model.pt`).
+"""Training-state files (resume exactly; trainer.py writes them) and the small inference file (`model.pt`).
 
 `checkpoints/last.pt`: model, optimizer, scheduler, grad scaler, the next epoch, every rank's RNG
 state and the resolved config (resume is epoch-level: batches are a function of seed and epoch). `checkpoints/model.pt`: the final weights + config + class count,
@@ -22,14 +22,6 @@ from reid_stargan.utils.io import atomic_torch_save, torch_load
 
 LAST = "last.pt"
 MODEL = "model.pt"
-
-
-def save_training_state(path: str | os.PathLike, state: dict) -> None:
-    atomic_torch_save(state, path)
-
-
-def load_training_state(path: str | os.PathLike) -> dict:
-    return torch_load(path, map_location="cpu")
 
 
 def model_from_config(cfg: ReidConfig, num_classes: int, pretrained: str | None = None) -> ReidModel:

@@ -170,8 +170,7 @@ class ReidConfig:
     tag: str = ""  # run-folder suffix (default: <data>-<mode>)
 
     def __post_init__(self) -> None:
-        problems = _value_problems(self)
-        if problems:
+        if problems := _value_problems(self):
             raise ValueError("; ".join(problems))
 
 

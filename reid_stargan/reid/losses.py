@@ -48,8 +48,7 @@ def batch_hard_triplet(feats: torch.Tensor, labels: torch.Tensor, margin: float 
 
 def smoothed_targets(labels: torch.Tensor, num_classes: int, epsilon: float | torch.Tensor) -> torch.Tensor:
     """(B, N) target distributions (1 - eps) * one_hot + eps / N; `epsilon` a float or (B, 1) per image."""
-    one_hot = F.one_hot(labels, num_classes).float()
-    return one_hot * (1.0 - epsilon) + epsilon / num_classes
+    return F.one_hot(labels, num_classes).float() * (1.0 - epsilon) + epsilon / num_classes
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

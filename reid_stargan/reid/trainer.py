@@ -28,7 +28,7 @@ from reid_stargan.reid.modes import MODES, ModeInputs
 from reid_stargan.reid.samplers import describe_batch
 from reid_stargan.utils import run as lifecycle
 from reid_stargan.utils.distributed import DistInfo, barrier
-from reid_stargan.utils.io import atomic_write_json, atomic_write_text
+from reid_stargan.utils.io import atomic_torch_save, atomic_write_json, atomic_write_text, torch_load
 from reid_stargan.utils.rundir import RunLogger, drop_stats_after
 from reid_stargan.utils.seed import capture_rng_state, restore_rng_state, seed_everything
 
@@ -72,9 +72,8 @@ def make_optimizer(model: torch.nn.Module, cfg: ReidConfig) -> tuple[torch.optim
         opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay)
     else:
         opt = torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
+    return opt, torch.optim.lr_scheduler.LambdaLR(
         opt, lambda e: lr_factor(e, o.warmup_epochs, o.warmup_factor, list(o.milestones), o.gamma))
-    return opt, sched
 
 
 # ----------------------------------------------------------------------------- data + mode
@@ -136,15 +135,11 @@ def evaluate(model: torch.nn.Module, dataset, cfg: ReidConfig, device: torch.dev
     from reid_stargan.eval.evaluator import evaluate as evaluate_features
     from reid_stargan.eval.features import extract_features
 
-    was_training = model.training
-    model.eval()
     kw = dict(image_size=(cfg.input.height, cfg.input.width), batch_size=cfg.eval.batch_size, flip=cfg.eval.flip,
               device=str(device), num_workers=min(cfg.train.num_workers, 4), progress=progress)
     qf, qp, qc = extract_features(model, dataset.query, **kw)
-    gf, gp, gc = extract_features(model, dataset.gallery, **kw)
-    metrics = evaluate_features(qf, gf, qp, gp, qc, gc, metric=cfg.eval.metric, rerank=cfg.eval.rerank)
-    model.train(was_training)
-    return dict(metrics)
+    gf, gp, gc = extract_features(model, dataset.gallery, **kw)  # both calls restore the model's mode
+    return evaluate_features(qf, gf, qp, gp, qc, gc, metric=cfg.eval.metric, rerank=cfg.eval.rerank)
 
 
 # ----------------------------------------------------------------------------- one epoch
@@ -234,10 +229,10 @@ def _save_state(path: Path, t: _Training, cfg: ReidConfig, epoch: int, schedule:
         rng = [None] * info.world_size
         dist.all_gather_object(rng, capture_rng_state())
     if info.is_main:
-        ckpt.save_training_state(path, {
+        atomic_torch_save({
             "config": config_to_dict(cfg), "model": t.model.state_dict(), "optimizer": t.optimizer.state_dict(),
             "scheduler": t.scheduler.state_dict(), "scaler": t.scaler.state_dict(), "epoch": epoch, "rng": rng,
-            "schedule": schedule, "num_classes": setup.num_classes, "num_cameras": setup.num_cameras})
+            "schedule": schedule, "num_classes": setup.num_classes, "num_cameras": setup.num_cameras}, path)
 
 
 def _restore_state(state: dict, t: _Training, setup: _Setup, path: Path, info: DistInfo) -> int:
@@ -275,7 +270,7 @@ def _resolve_config(cfg: ReidConfig, run_dir: Path, camstyle: str | None, resume
     last_path = run_dir / "checkpoints" / ckpt.LAST
     state, changes, ignored = None, {}, []
     if resume and last_path.is_file():
-        state = ckpt.load_training_state(last_path)
+        state = torch_load(last_path)
         given = cfg
         cfg, changes = lifecycle.resume_config(ReidConfig, state["config"], given, FROZEN_KEYS, last_path,
                                                overrides, error=ResumeMismatchError)
@@ -382,9 +377,9 @@ def _final_metrics(t: _Training, setup: _Setup, cfg: ReidConfig, schedule: dict,
     """model.pt and the last epoch's evaluation into metrics.json (rank 0; the others read it)."""
     if info.is_main:
         ckpt.save_inference_model(run_dir / "checkpoints" / ckpt.MODEL, t.model, cfg, setup.classifier_size)
-        metrics = evaluate(t.model, setup.eval_set, cfg, t.device, progress)
-        metrics = {**metrics, "schedule": schedule, "dataset": setup.eval_set.name,
-                   "skipped_images": setup.skipped, "unparsed_names": setup.unparsed_names}
+        metrics = {**evaluate(t.model, setup.eval_set, cfg, t.device, progress), "schedule": schedule,
+                   "dataset": setup.eval_set.name, "skipped_images": setup.skipped,
+                   "unparsed_names": setup.unparsed_names}
         if (c := setup.mode.camstyle) is not None:
             metrics.update(camstyle=c.location, camstyle_images=c.images, camstyle_complete=c.complete)
         atomic_write_json(run_dir / METRICS, metrics)
