@@ -272,10 +272,9 @@ def _complete_summary(out_dir: Path, checkpoint_hash: str, options: GenerateOpti
     if options.num_shards != 1 or not (info_path.is_file() and summary_path.is_file()):
         return None
     info = json.loads(info_path.read_text())
-    if info.get("checkpoint_sha256") != checkpoint_hash or any(
-            info.get(k, OLDER_FOLDERS.get(k)) != getattr(options, k) for k in OUTPUT_KEYS):
-        return None
-    if not camstyle_status(out_dir).complete:
+    same = info.get("checkpoint_sha256") == checkpoint_hash and all(
+        info.get(k, OLDER_FOLDERS.get(k)) == getattr(options, k) for k in OUTPUT_KEYS)
+    if not (same and camstyle_status(out_dir).complete):
         return None
     return {**json.loads(summary_path.read_text()), "already_complete": True}
 
@@ -345,10 +344,9 @@ def _remove_stale_temporaries(out_dir: Path, own_names: set[str]) -> None:
 
 def _load_resized(record: Record, size_hw: tuple[int, int]) -> np.ndarray | BadImageError:
     try:
-        image = load_resized(record.path, size_hw)
+        return np.asarray(load_resized(record.path, size_hw), dtype=np.uint8)  # (H,W,3)
     except BadImageError as exc:
         return exc
-    return np.asarray(image, dtype=np.uint8)  # (H,W,3)
 
 
 def _prefetched_batches(jobs: list[_Job], batch_size: int, pool: ThreadPoolExecutor,

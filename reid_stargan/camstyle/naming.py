@@ -23,6 +23,7 @@ from typing import NamedTuple
 from reid_stargan.data.datasets import MARKET_NAME
 from reid_stargan.data.imageio import IMAGE_SUFFIXES
 from reid_stargan.utils.io import atomic_write_text
+from reid_stargan.utils.lock import read_lock
 
 NAMINGS = ("camstyle", "hhl")
 MANIFEST_NAME = "manifest.jsonl"
@@ -99,10 +100,8 @@ def read_camstyle(location: str | os.PathLike) -> list[CamStyleRecord]:
         raise FileNotFoundError(f"CamStyle location {location} is neither a folder nor a manifest file")
     if (location / MANIFEST_NAME).is_file():
         return _read_manifest(location / MANIFEST_NAME)
-    records = []
-    for name in sorted(os.listdir(location)):
-        if name.lower().endswith(IMAGE_SUFFIXES) and (rec := parse_output_name(name)) is not None:
-            records.append(rec._replace(path=str(location / name)))
+    records = [rec._replace(path=str(location / name)) for name in sorted(os.listdir(location))
+               if name.lower().endswith(IMAGE_SUFFIXES) and (rec := parse_output_name(name)) is not None]
     if not records:
         raise ValueError(f"{location}: no CamStyle images (names like <stem>_fake_<src>to<dst>.jpg "
                          "or <stem>_fake_<dst>.jpg) and no manifest.jsonl")
@@ -149,17 +148,13 @@ def camstyle_status(location: str | os.PathLike) -> CamStyleStatus:
     only, e.g. a downloaded CamStyle release) cannot be judged: `complete` is None.
     """
     location = Path(location)
-    folder = location.parent if location.is_file() else location
-    manifest = location if location.is_file() else folder / MANIFEST_NAME
+    folder, manifest = (location.parent, location) if location.is_file() else (location, location / MANIFEST_NAME)
     info_path = folder / INFO_NAME
     ours = info_path.is_file()
     locks = sorted(folder.glob(".generate*.lock"))
     if locks:
-        try:
-            holder = json.loads(locks[0].read_text())
-            who = f"pid {holder.get('pid')} on {holder.get('host')}"
-        except (OSError, ValueError, AttributeError):
-            who = "unreadable holder"
+        holder = read_lock(locks[0])
+        who = "unreadable holder" if holder is None else f"pid {holder.get('pid')} on {holder.get('host')}"
         return CamStyleStatus(False, 0, 0, f"a generate_camstyle run is writing it or was stopped ({locks[0].name}: "
                                            f"{who}); rerun generate_camstyle into it to finish it")
     if not manifest.is_file():

@@ -45,12 +45,8 @@ def save_inference(path: str | os.PathLike, model: torch.nn.Module, kind: str, m
 
 def _clean_official(state: dict) -> dict:
     """Strip a DataParallel `module.` prefix and the unused instance-norm running statistics."""
-    out = {}
-    for key, value in state.items():
-        key = key.removeprefix("module.")
-        if key.rsplit(".", 1)[-1] not in _RUNNING:
-            out[key] = value
-    return out
+    return {key.removeprefix("module."): value for key, value in state.items()
+            if key.rsplit(".", 1)[-1] not in _RUNNING}
 
 
 def _is_toolkit(obj: object) -> bool:
@@ -121,8 +117,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu",
         state = _clean_official(obj)
         geo = generator_geometry(state)
         size = tuple(image_size) if image_size else None
-        d_path = _official_d_path(path)
-        if size is None and d_path is not None and d_path.is_file():
+        if size is None and (d_path := _official_d_path(path)) is not None and d_path.is_file():
             size = discriminator_geometry(_clean_official(torch_load(d_path)))["image_size"]
         info = {"format": "official", **geo, "image_size": size, "domain_names": None, "layout": None,
                 "step": _step_from_name(path)}

@@ -15,6 +15,7 @@ once into one (N, 3, h, w) uint8 tensor and the loader never touches the disk ag
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -142,19 +143,6 @@ def decode_all(paths: list[str], size: tuple[int, int], center_crop: int = 0, th
     return out
 
 
-class _EpochBatches(torch.utils.data.Sampler):
-    """Infinite batch sampler: the index batches of `BatchStream`, starting after `start` batches."""
-
-    def __init__(self, stream: BatchStream, start: int):
-        self.stream, self.start = stream, start
-
-    def __iter__(self):
-        n = self.start
-        while True:
-            yield self.stream.batch_indices(n).tolist()
-            n += 1
-
-
 class BatchStream:
     """Deterministic, resumable, rank-sharded batches of (uint8 images, raw labels) from one data set."""
 
@@ -188,9 +176,10 @@ class BatchStream:
             images = self.images[idx]
         else:
             if self._iter is None:
+                batches = (self.batch_indices(n).tolist() for n in itertools.count(self.consumed))  # endless
                 loader = torch.utils.data.DataLoader(
                     ImageDataset(self.data.paths, self.size, self.center_crop),
-                    batch_sampler=_EpochBatches(self, self.consumed), num_workers=self.num_workers,
+                    batch_sampler=batches, num_workers=self.num_workers,
                     persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
                 self._iter = iter(loader)
             images, idx = next(self._iter)
@@ -218,8 +207,7 @@ def augment_batch(images: torch.Tensor, out_size: tuple[int, int], *, random_cro
     if (h, w) != (oh, ow):
         images = torch.stack([images[i, :, t:t + oh, x0:x0 + ow] for i, (t, x0) in enumerate(zip(tops.tolist(), lefts.tolist()))])
     if flips.any():
-        flips = flips.to(images.device)
-        images = torch.where(flips[:, None, None, None], images.flip(-1), images)
+        images = torch.where(flips.to(images.device)[:, None, None, None], images.flip(-1), images)
     return to_gan_range(images)
 
 

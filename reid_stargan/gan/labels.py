@@ -130,13 +130,9 @@ class LabelLayout:
         """
         out = []
         for j, spec in enumerate(self.specs):
-            if j == k:
-                targets = self.fixed_targets(j, raw)
-            elif spec.label_type == "single":
-                targets = self.fixed_targets(j, torch.zeros(raw.shape[0], dtype=torch.long))
-            else:
-                targets = self.fixed_targets(j, torch.zeros(raw.shape[0], spec.num_domains))
-            out += [self.embed(j, t) for t in targets]
+            # Zeros: each attribute alone for a multi-label set; a single-label set reads only the batch size.
+            labels = raw if j == k else torch.zeros(raw.shape[0], spec.num_domains)
+            out += [self.embed(j, t) for t in self.fixed_targets(j, labels)]
         return out
 
     def column_names(self) -> list[str]:

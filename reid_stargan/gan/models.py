@@ -80,12 +80,6 @@ class Generator(nn.Module):
         return self.main(torch.cat([x, c], dim=1))  # (B, 3, H, W)
 
 
-def final_feature_size(image_size: tuple[int, int], repeat_num: int) -> tuple[int, int]:
-    """(H, W) of D's last feature map; each 4x4 stride-2 pad-1 conv halves (floor) the size."""
-    h, w = image_size
-    return h >> repeat_num, w >> repeat_num
-
-
 class Discriminator(nn.Module):
     """PatchGAN critic with an auxiliary domain classifier: x -> (out_src (B,1,h,w), out_cls (B,c_dim))."""
 
@@ -93,7 +87,8 @@ class Discriminator(nn.Module):
                  repeat_num: int = 6):
         super().__init__()
         image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        fh, fw = final_feature_size(image_size, repeat_num)
+        # (H, W) of the last feature map: each 4x4 stride-2 pad-1 conv halves (floor) the size.
+        fh, fw = image_size[0] >> repeat_num, image_size[1] >> repeat_num
         if fh < 1 or fw < 1 or image_size[0] % (1 << repeat_num) or image_size[1] % (1 << repeat_num):
             raise ValueError(
                 f"discriminator: image size {image_size[0]}x{image_size[1]} (HxW) must be divisible by "
@@ -124,10 +119,7 @@ def count_parameters(model: nn.Module) -> int:
 
 def set_inference(model: nn.Module) -> nn.Module:
     """eval mode + no gradients (instance norm keeps per-image statistics either way)."""
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
+    return model.eval().requires_grad_(False)
 
 
 @torch.inference_mode()

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import io
+import itertools
 import json
 import math
 import time
@@ -151,12 +152,8 @@ class Trainer:
             by_domain: dict[int, list[int]] = {}
             for i in order:
                 by_domain.setdefault(int(data.labels[i]), []).append(int(i))
-            picked, r = [], 0
-            while len(picked) < min(rows, len(data)):
-                pool = by_domain.get(r % data.spec.num_domains, [])
-                if pool:
-                    picked.append(pool.pop(0))
-                r += 1
+            rounds = itertools.zip_longest(*(by_domain.get(d, []) for d in range(data.spec.num_domains)))
+            picked = [i for round_ in rounds for i in round_ if i is not None][:rows]
         else:
             picked = [int(i) for i in order[:rows]]
         return self._load(k, picked), data.labels[picked]
@@ -178,33 +175,31 @@ class Trainer:
     def _autocast(self):
         return lifecycle.autocast(self.device, self.amp_dtype)
 
-    def _sync_grads(self, params) -> None:
-        """Average gradients over ranks with one flat all-reduce."""
-        if not self.dist.distributed:
-            return
-        grads = [p.grad for p in params if p.grad is not None]
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat /= self.dist.world_size
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset:offset + g.numel()].view_as(g))
-            offset += g.numel()
+    def _step(self, opt: torch.optim.Optimizer, model: torch.nn.Module, loss: torch.Tensor) -> None:
+        """One update of `model` on `loss`; over ranks its gradients are averaged with one flat all-reduce."""
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.dist.distributed:
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            flat = torch.cat([g.reshape(-1) for g in grads])
+            dist.all_reduce(flat)
+            flat /= self.dist.world_size
+            for g, part in zip(grads, flat.split([g.numel() for g in grads])):
+                g.copy_(part.view_as(g))
+        opt.step()
 
     def train_iteration(self, i: int) -> dict[str, torch.Tensor]:
         t = self.cfg.train
-        lr_g = schedule_lr(t.lr_schedule, i, t.g_lr, t.num_iters, t.num_iters_decay, t.lr_update_step)
-        lr_d = schedule_lr(t.lr_schedule, i, t.d_lr, t.num_iters, t.num_iters_decay, t.lr_update_step)
-        for opt, lr in ((self.g_opt, lr_g), (self.d_opt, lr_d)):
+        lrs = {}
+        for name, opt, base_lr in (("lr/g", self.g_opt, t.g_lr), ("lr/d", self.d_opt, t.d_lr)):
+            lrs[name] = schedule_lr(t.lr_schedule, i, base_lr, t.num_iters, t.num_iters_decay, t.lr_update_step)
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lrs[name]
         if i < t.identity_warmup:
             terms = self.identity_iteration()
         else:
             terms = self.adversarial_iteration(g_step=(i + 1) % t.n_critic == 0)
-        terms["lr/g"] = torch.tensor(lr_g)
-        terms["lr/d"] = torch.tensor(lr_d)
-        return terms
+        return terms | {name: torch.tensor(lr) for name, lr in lrs.items()}
 
     def adversarial_iteration(self, g_step: bool) -> dict[str, torch.Tensor]:
         """One D update on each data set in turn, each followed by a G update when `g_step`."""
@@ -232,10 +227,7 @@ class Trainer:
                 total, d_terms, logits = d_loss(
                     self.D_run, x_real, x_fake, label_org, alpha, label_type=spec.label_type, cls_slice=sl,
                     lambda_cls=lam.lambda_cls, lambda_gp=lam.lambda_gp, D_gp=self.D)
-            self.d_opt.zero_grad(set_to_none=True)
-            total.backward()
-            self._sync_grads(self.D.parameters())
-            self.d_opt.step()
+            self._step(self.d_opt, self.D, total)
             terms.update({prefix + n: v for n, v in d_terms.items()})
             terms[prefix + "D/acc_real"] = classification_correct(logits, label_org, spec.label_type).mean()
 
@@ -247,10 +239,7 @@ class Trainer:
                         self.G_run, self.D_run, x_real, c_org, c_trg, label_trg, label_type=spec.label_type,
                         cls_slice=sl, lambda_cls=lam.lambda_cls, lambda_rec=lam.lambda_rec,
                         lambda_id=lam.lambda_id)
-                self.g_opt.zero_grad(set_to_none=True)
-                total.backward()
-                self._sync_grads(self.G.parameters())
-                self.g_opt.step()
+                self._step(self.g_opt, self.G, total)
                 self.D.requires_grad_(True)
                 terms.update({prefix + n: v for n, v in g_terms.items()})
         return terms
@@ -266,10 +255,7 @@ class Trainer:
             c_org = layout.condition(k, label_org).to(self.device)
             with self._autocast():
                 loss = identity_mapping_loss(self.G_run, x_real, c_org)
-            self.g_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self._sync_grads(self.G.parameters())
-            self.g_opt.step()
+            self._step(self.g_opt, self.G, loss)
             terms[prefix + "G/loss_identity"] = loss.detach()
         return terms
 
@@ -309,9 +295,8 @@ class Trainer:
         for k, (x, raw) in enumerate(self.fixed):
             columns = [x] + [self.G(x, c.to(self.device)) for c in self.layout.all_fixed_conditions(k, raw)]
             rows.append(torch.cat(columns, dim=3))
-        path = self.run_dir / "samples" / f"{self.step:06d}.png"
         png = grid_png([torch.cat(rows)])
-        atomic_write_bytes(path, png)
+        path = atomic_write_bytes(self.run_dir / "samples" / f"{self.step:06d}.png", png)
         if (writer := self._tensorboard()) is not None:  # the same grid, beside the loss curves
             grid = torch.from_numpy(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).copy())
             writer.add_image("samples", grid.permute(2, 0, 1), self.step)  # (3, H, W) uint8
@@ -360,9 +345,6 @@ class Trainer:
                               "num_domains": spec.num_domains, "label_type": spec.label_type, "images": n}
         return out
 
-    def ranks_in_sync(self) -> bool:
-        return lifecycle.replicas_in_sync([*self.G.parameters(), *self.D.parameters()], self.dist)
-
     # ------------------------------------------------------------------ the loop
     def fit(self, max_steps: int | None = None) -> Path:
         """Train from `self.step` to train.num_iters (or `max_steps`); write summary.json when finished."""
@@ -409,17 +391,16 @@ class Trainer:
 
     def _finish(self, seconds: float, rate: float) -> None:
         """The final evaluation into summary.json (rank 0), and the cross-rank weight check."""
-        in_sync = self.ranks_in_sync()
+        in_sync = lifecycle.replicas_in_sync([*self.G.parameters(), *self.D.parameters()], self.dist)
         gen_path = self.ckpt_dir / "generator.pt"
         if self.dist.is_main:
             per_set = self.evaluate()
-            n = len(per_set)
             summary = {
                 "finished": True, "step": self.step, "num_iters": self.cfg.train.num_iters,
                 "seed": self.cfg.train.seed, "world_size": self.dist.world_size, "device": str(self.device),
                 "ranks_in_sync": in_sync, "seconds_this_session": round(seconds, 2), "steps_per_s": round(rate, 4),
-                "d_acc_real": round(sum(v["d_acc_real"] for v in per_set.values()) / n, 4),
-                "d_acc_fake": round(sum(v["d_acc_fake"] for v in per_set.values()) / n, 4),
+                **{key: round(sum(v[key] for v in per_set.values()) / len(per_set), 4)
+                   for key in ("d_acc_real", "d_acc_fake")},
                 "datasets": per_set, "generator": str(gen_path.relative_to(self.run_dir)),
                 "c_dim": self.layout.g_dim, "image_size": list(self.cfg.gan.image_size),
                 "unparsed_names": sum(d.unparsed_names for d in self.data),

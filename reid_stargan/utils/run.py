@@ -76,10 +76,6 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return out
 
 
-def is_frozen(key: str, frozen_keys: Sequence[str]) -> bool:
-    return any(key == f or key.startswith(f + ".") for f in frozen_keys)
-
-
 def resume_config(cls: type[T], saved: dict, given: Any, frozen_keys: Sequence[str], where: Path,
                   overrides: Iterable[str] = (), error: type[Exception] = ResumeConfigError) -> tuple[T, dict]:
     """The config a resumed run continues on, and its changes to the saved one: {key: [saved, new]}.
@@ -99,7 +95,7 @@ def resume_config(cls: type[T], saved: dict, given: Any, frozen_keys: Sequence[s
         trees.append({k: v for k, v in flatten(config_to_dict(given)).items() if v != defaults.get(k)})
     for tree in trees:
         for key, value in _differences(old, tree):
-            if is_frozen(key, frozen_keys):
+            if any(key == f or key.startswith(f + ".") for f in frozen_keys):  # a frozen key or inside one
                 frozen.setdefault(key, f"{key}: checkpoint {old.get(key)!r} vs config {value!r}")
     if frozen:
         raise error(f"{where} does not match the config: {'; '.join(frozen.values())}. {', '.join(frozen)} "

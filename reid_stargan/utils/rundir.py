@@ -138,19 +138,16 @@ def drop_stats_after(run_dir: str | os.PathLike, keep: Callable[[dict], bool]) -
     path = Path(run_dir) / "stats.jsonl"
     if not path.is_file():
         return 0
-    kept, dropped = [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = []
+    for line in lines:
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            dropped += 1
             continue
         if keep(record):
             kept.append(line)
-        else:
-            dropped += 1
+    dropped = len(lines) - len(kept)
     if dropped:
         atomic_write_text(path, "".join(line + "\n" for line in kept))
     return dropped
