@@ -14,6 +14,7 @@ so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import types
@@ -117,8 +118,7 @@ def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
     if not prefix:
         data = move_keys(data)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
+    if unknown := sorted(set(data) - set(fields)):
         where = f" in '{prefix}'" if prefix else ""
         raise ConfigError(
             f"unknown config key '{_join(prefix, unknown[0])}'{where}; valid keys: {', '.join(sorted(fields))}"
@@ -133,6 +133,9 @@ def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
 
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
+
+
+_SCALARS = {bool: "true/false", int: "an int", str: "a string"}  # type -> what its error message asks for
 
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
@@ -171,28 +174,18 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"'{key}' must be a mapping, got {type(value).__name__}")
         val_tp = args[1] if len(args) == 2 else Any
         return {k: _coerce(val_tp, v, f"{key}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"'{key}' must be true/false, got {type(value).__name__} {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"'{key}' must be an int, got {type(value).__name__} {value!r}")
+    if tp in _SCALARS:
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):  # bool is an int subclass
+            raise ConfigError(f"'{key}' must be {_SCALARS[tp]}, got {type(value).__name__} {value!r}")
         return value
     if tp is float:
         if isinstance(value, str):
             # YAML 1.1 reads "3e-4" (no dot) as a string; take it as the number it obviously is.
-            try:
+            with contextlib.suppress(ValueError):
                 return float(value)
-            except ValueError:
-                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"'{key}' must be a number, got {type(value).__name__} {value!r}")
         return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"'{key}' must be a string, got {type(value).__name__} {value!r}")
-        return value
     raise ConfigError(f"'{key}': unsupported config type {tp}")
 
 

@@ -40,8 +40,7 @@ def data_root_candidates(root: str, checkpoint: str | os.PathLike, out_root: str
         return [Path(root)]
     run_dir = run_folder_of(checkpoint)
     candidates = [Path(root)]
-    trained_in = training_folder(run_dir, out_root)
-    if trained_in is not None:
+    if (trained_in := training_folder(run_dir, out_root)) is not None:
         candidates.append(trained_in / root)
     candidates.append(run_dir / root)
     return candidates

@@ -7,19 +7,28 @@ line too, with exit code 1 and a request to report it. `--debug` or `REID_STARGA
 full traceback instead, for bug reports::
 
     REID_STARGAN_DEBUG=1 python tools/train_reid.py --config configs/reid/synthetic_cpu_baseline.yaml
+
+The argparse types and the run-folder steps that several tools share live here too.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import pickle
 import sys
 import traceback
 import zipfile
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reid_stargan.utils.rundir import discard_unstarted_run, make_run_dir
+
+if TYPE_CHECKING:
+    from reid_stargan.utils.distributed import DistInfo
 
 DEBUG_ENV = "REID_STARGAN_DEBUG"
 DEBUG_FLAG = "--debug"
@@ -46,10 +55,8 @@ def debug_enabled(argv: Sequence[str] | None = None) -> bool:
 
 def error_message(exc: BaseException) -> str:
     """One line for `exc`: its own message (KeyError's quotes removed), with the cause of a full disk."""
-    if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
-        text = exc.args[0]
-    else:
-        text = str(exc)
+    quoted = isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str)
+    text = exc.args[0] if quoted else str(exc)
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         where = f" writing {exc.filename}" if exc.filename else ""
         text = f"disk full{where} (no space left on device); nothing was left half-written: free space and rerun"
@@ -70,42 +77,72 @@ def run_cli(main: Callable[[list[str] | None], Any], argv: Sequence[str] | None 
     except SystemExit as exc:  # argparse (code 2) and explicit sys.exit("message") calls
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
-        if debug:
-            traceback.print_exc()
-        print(f"error: {error_message(Exception(exc.code))}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return _fail(error_message(Exception(exc.code)), EXIT_USER_ERROR, debug)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except EXPECTED_ERRORS as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"error: {error_message(exc)}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return _fail(error_message(exc), EXIT_USER_ERROR, debug)
     except Exception as exc:  # a bug: still one line, unless asked for the traceback
-        if debug:
-            traceback.print_exc()
-        print(f"error: internal error {type(exc).__name__}: {error_message(exc)} (rerun with {DEBUG_FLAG} or "
-              f"{DEBUG_ENV}=1 for the traceback, and please report it)", file=sys.stderr)
-        return EXIT_BUG
+        return _fail(f"internal error {type(exc).__name__}: {error_message(exc)} (rerun with {DEBUG_FLAG} or "
+                     f"{DEBUG_ENV}=1 for the traceback, and please report it)", EXIT_BUG, debug)
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def _fail(text: str, code: int, debug: bool) -> int:
+    """End on the exception being handled: its traceback when debugging, then `error: text`."""
+    if debug:
+        traceback.print_exc()
+    print(f"error: {text}", file=sys.stderr)
+    return code
+
+
+def int_at_least(low: int, high: int | None = None, what: str = "") -> Callable[[str], int]:
+    """argparse type: an int in [low, high] (`high` None: no upper bound), the flag named by argparse in
+    the error; `what` (e.g. "a positive integer") words both refusals instead of the type and the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what or 'an integer'}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = what or (f"in {low}..{high}" if high is not None else f">= {low}")
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
 
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1, refused with the value named."""
-    return _int_at_least(text, 1, "a positive integer")
+    return int_at_least(1, what="a positive integer")(text)
 
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0, refused with the value named."""
-    return _int_at_least(text, 0, "an integer >= 0")
+    return int_at_least(0, what="an integer >= 0")(text)
 
 
-def _int_at_least(text: str, minimum: int, what: str) -> int:
+def new_run_dir(info: DistInfo, out_root: str, tag: str) -> Path:
+    """A new numbered run folder `out_root/NNNNN-tag`, made by rank 0; under torchrun (`info`) the other
+    ranks learn its name through the process group, so all ranks write to the same folder."""
+    made = str(make_run_dir(out_root, tag)) if info.is_main else None
+    if info.distributed:
+        import torch.distributed as dist
+
+        box = [made]
+        dist.broadcast_object_list(box, src=0)
+        made = box[0]
+    return Path(made)
+
+
+@contextlib.contextmanager
+def discard_if_failed(created: str | os.PathLike | None) -> Iterator[None]:
+    """A failed start leaves no empty numbered folder behind: when the block raises, `created` (the
+    folder this process made, or None) is removed if it holds nothing but bookkeeping files."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
-    return value
+        yield
+    except BaseException:
+        if created is not None:
+            discard_unstarted_run(created)
+        raise

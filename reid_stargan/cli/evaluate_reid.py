@@ -96,8 +96,7 @@ def load_feature_file(path: str | os.PathLike) -> dict:
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: not a readable .npz archive (truncated or corrupt: {exc})") from exc
     with data:
-        missing = [k for k in NPZ_KEYS if k not in data]
-        if missing:
+        if missing := [k for k in NPZ_KEYS if k not in data]:
             raise ValueError(f"{path}: missing arrays {missing}; expected {list(NPZ_KEYS)}")
         out = {}
         for key in (*NPZ_KEYS, "q_paths", "g_paths"):
@@ -112,10 +111,9 @@ def load_feature_file(path: str | os.PathLike) -> dict:
                 raise ValueError(f"{path}: array {key} cannot be read (truncated or corrupt archive: {exc})") from exc
     for key in NPZ_KEYS:
         arr = out[key]
-        if arr.dtype.kind in "USO":
-            what = "strings" if arr.dtype.kind in "US" else "objects"
+        if arr.dtype.kind in "US":  # object arrays (kind "O") were refused on reading: they need pickles
             need = "numbers" if key.endswith("feats") else "integers"
-            raise ValueError(f"{path}: {key} holds {what} (dtype {arr.dtype}); {key} must be {need}")
+            raise ValueError(f"{path}: {key} holds strings (dtype {arr.dtype}); {key} must be {need}")
         if arr.dtype.kind not in "biuf":
             raise ValueError(f"{path}: {key} has dtype {arr.dtype}; expected numbers")
         if not key.endswith("feats") and arr.dtype.kind == "f" and not np.all(np.mod(arr, 1) == 0):
@@ -164,22 +162,22 @@ def resolve_out_dir(out: str | None) -> Path | None:
     return out_dir
 
 
-def features_from_checkpoint(checkpoint: str, config: str | None, overrides: list[str], args) -> dict:
-    """Embed the query and gallery of the configured data set (default: the model's own) with the model."""
+def features_from_checkpoint(args) -> dict:
+    """Embed the query and gallery of the --config data set (default: the model's own) with --checkpoint."""
     from reid_stargan.config import apply_overrides, config_to_dict, from_dict, load_yaml_tree
     from reid_stargan.data.config import DataConfig
     from reid_stargan.eval.features import extract_features
     from reid_stargan.reid.checkpoint import load_reid_model
 
-    check_checkpoint_kind(checkpoint)
-    model, model_cfg = load_reid_model(checkpoint, device=args.device)
-    tree = load_yaml_tree(config) if config else {"data": config_to_dict(model_cfg.data)}
-    if not config and not any(o.split("=", 1)[0].strip() == "data.root" for o in overrides):
+    check_checkpoint_kind(args.checkpoint)
+    model, model_cfg = load_reid_model(args.checkpoint, device=args.device)
+    tree = load_yaml_tree(args.config) if args.config else {"data": config_to_dict(model_cfg.data)}
+    if not args.config and not any(o.split("=", 1)[0].strip() == "data.root" for o in args.overrides):
         # The model's own data.root may be relative to where training ran: find it from here.
-        tree["data"]["root"] = resolve_data_root(tree["data"]["root"], checkpoint, model_cfg.out_root)
-    tree = apply_overrides(tree, overrides)
+        tree["data"]["root"] = resolve_data_root(tree["data"]["root"], args.checkpoint, model_cfg.out_root)
+    tree = apply_overrides(tree, args.overrides)
     if "data" not in tree:
-        raise ValueError(f"{config}: no 'data:' section")
+        raise ValueError(f"{args.config}: no 'data:' section")
     dataset = from_dict(DataConfig, tree["data"], "data").build()
     size = tuple(args.image_size) if args.image_size else (model_cfg.input.height, model_cfg.input.width)
     out = {}
@@ -244,15 +242,11 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     out_dir = resolve_out_dir(args.out)  # before any work: a refused folder costs nothing
-    if args.features:
-        data = load_feature_file(args.features)
-    else:
-        data = features_from_checkpoint(args.checkpoint, args.config, args.overrides, args)
+    data = load_feature_file(args.features) if args.features else features_from_checkpoint(args)
 
     metrics = evaluate(*(data[k] for k in NPZ_KEYS), metric=args.metric, rerank=args.rerank,
                        backend=args.backend, max_rank=args.max_rank, device=args.device)
-    metrics["source"] = args.features or args.checkpoint
-    metrics["tool"] = TOOL
+    metrics.update(source=args.features or args.checkpoint, tool=TOOL)
     if out_dir is None:
         out_dir = make_run_dir(DEFAULT_OUT_ROOT, "eval", subdirs=())
     atomic_write_json(out_dir / "metrics.json", metrics)

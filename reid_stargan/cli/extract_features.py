@@ -88,7 +88,7 @@ def list_file_images(list_file: str) -> list[str]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        image = Path(line) if Path(line).is_absolute() else base / line
+        image = base / line  # an absolute line replaces `base`
         (paths if image.is_file() else missing).append(str(image.resolve()))
     if missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
@@ -150,8 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {"out": str(out), "image_size": list(size), "flip": not args.no_flip}
     for prefix, items in sets.items():
         part = embed(model, items, size, args)
-        for key in ("feats", "pids", "camids", "paths"):
-            arrays[f"{prefix}_{key}"] = part[key]
+        arrays.update({f"{prefix}_{key}": part[key] for key in ("feats", "pids", "camids", "paths")})
         summary[{"q": "query", "g": "gallery"}[prefix]] = {"images": len(part["feats"]), "skipped": part["skipped"],
                                                             "dim": int(part["feats"].shape[1])}
     arrays.update(image_size=np.array(size, dtype=np.int64), flip=np.array(not args.no_flip),

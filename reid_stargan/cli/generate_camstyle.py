@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from reid_stargan.camstyle.generate import GenerateOptions, generate_camstyle
-from reid_stargan.cli.common import add_debug_flag, run_cli
+from reid_stargan.cli.common import add_debug_flag, int_at_least, run_cli
 from reid_stargan.config import apply_overrides, dump_config_yaml, from_dict, load_yaml_tree
 from reid_stargan.data.config import DataConfig
 from reid_stargan.data.datasets import DatasetError
@@ -38,21 +38,6 @@ class GenerateJob:
 
     data: DataConfig = field(default_factory=DataConfig)
     generate: GenerateOptions = field(default_factory=GenerateOptions)
-
-
-def int_at_least(low: int, high: int | None = None):
-    """argparse type: an int in [low, high], the flag named by argparse in the error."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            bound = f"in {low}..{high}" if high is not None else f">= {low}"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
-        return value
-
-    return parse
 
 
 def parse_shard(text: str) -> tuple[int, int]:

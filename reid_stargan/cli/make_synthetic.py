@@ -41,8 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     sizes = dict(PRESETS[args.preset])
     sizes.update({k: getattr(args, k) for k in _SIZE_FLAGS if getattr(args, k) is not None})
-    summary = make_synthetic(args.out, seed=args.seed, supersample=args.supersample,
-                             jpeg_quality=args.jpeg_quality,
+    summary = make_synthetic(args.out, seed=args.seed, supersample=args.supersample, jpeg_quality=args.jpeg_quality,
                              style_strength=args.style_strength, overwrite=args.overwrite, **sizes)
     if args.json:
         print(json.dumps(summary))

@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     from reid_stargan.reid.checkpoint import load_reid_model
 
     gallery = load_gallery(args.gallery)
-    missing = [p for p in args.images if not Path(p).is_file()]
-    if missing:
+    if missing := [p for p in args.images if not Path(p).is_file()]:
         raise FileNotFoundError(f"query image(s) not found: {', '.join(missing)}")
     if args.backend == "faiss":
         from reid_stargan.eval.retrieval import faiss_available

@@ -21,11 +21,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from reid_stargan.cli.common import add_debug_flag, run_cli
+from reid_stargan.cli.common import add_debug_flag, discard_if_failed, run_cli
 from reid_stargan.config import ConfigError, add_config_args, dump_config_yaml, load_config, replace_config
 from reid_stargan.pipeline.config import PipelineConfig
 from reid_stargan.pipeline.run import Pipeline, resolve_tool_paths
-from reid_stargan.utils.rundir import discard_unstarted_run, make_run_dir
+from reid_stargan.utils.rundir import make_run_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,12 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     created = None if args.resume else make_run_dir(resolved.out_root, f"pipeline-{resolved.name}")
     run_dir = Path(args.resume) if args.resume else created
     pipeline = Pipeline(resolved, run_dir, progress=not args.no_progress)
-    try:
+    with discard_if_failed(created):
         report = pipeline.run()
-    except BaseException:
-        if created is not None:
-            discard_unstarted_run(created)  # a failed start leaves no empty numbered folder behind
-        raise
     print(report["markdown_table"])
     print(f"\nreport: {run_dir / 'report.md'}")
     return 0

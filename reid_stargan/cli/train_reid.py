@@ -14,13 +14,11 @@ import json
 import sys
 from pathlib import Path
 
-import torch.distributed as dist
-
-from reid_stargan.cli.common import add_debug_flag, run_cli
+from reid_stargan.cli.common import add_debug_flag, discard_if_failed, new_run_dir, run_cli
 from reid_stargan.config import ConfigError, add_config_args, dump_config_yaml, load_config
 from reid_stargan.reid.config import ReidConfig
 from reid_stargan.utils.distributed import cleanup, init_distributed, is_main_process
-from reid_stargan.utils.rundir import claim_run_dir, discard_unstarted_run, make_run_dir
+from reid_stargan.utils.rundir import claim_run_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,25 +64,15 @@ def main(argv: list[str] | None = None) -> dict:
     elif args.run_dir:
         claim_run_dir(args.run_dir, TOOL, write=False)
     info = init_distributed(cfg.train.device)
-    run_dir = args.resume or args.run_dir
-    created = None
+    run_dir, created = args.resume or args.run_dir, None
     if run_dir is None:
-        # Rank 0 names the folder; the others learn it (torchrun ranks must share one folder).
-        if info.is_main:
-            run_dir = created = str(make_run_dir(
-                cfg.out_root, cfg.tag or f"{Path(cfg.data.root).name or cfg.data.name}-{cfg.train.mode}"))
-        if info.distributed:
-            box = [run_dir]
-            dist.broadcast_object_list(box, src=0)
-            run_dir = box[0]
-    try:
+        run_dir = new_run_dir(info, cfg.out_root,
+                              cfg.tag or f"{Path(cfg.data.root).name or cfg.data.name}-{cfg.train.mode}")
+        created = run_dir if info.is_main else None
+    with discard_if_failed(created):
         # A resume runs on the run's saved config; only the keys --set names change (and are recorded).
         metrics = train_reid(cfg, run_dir, camstyle=args.camstyle, resume=True, progress=not args.no_progress,
                              overrides=args.overrides if args.resume else ())
-    except BaseException:
-        if created is not None:
-            discard_unstarted_run(created)  # a failed start leaves no empty numbered folder behind
-        raise
     if is_main_process():
         shown = {k: round(metrics[k], 2) for k in ("mAP", "rank1", "rank5", "rank10", "mINP") if k in metrics}
         print(json.dumps({"run_dir": str(run_dir), **shown}))

@@ -21,9 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-import torch.distributed as dist
-
-from reid_stargan.cli.common import add_debug_flag, run_cli
+from reid_stargan.cli.common import add_debug_flag, discard_if_failed, new_run_dir, run_cli
 from reid_stargan.config import ConfigError, add_config_args, config_to_dict, dump_config_yaml, load_config
 from reid_stargan.data.records import ReidDataset
 from reid_stargan.gan.config import StarGANConfig
@@ -32,7 +30,7 @@ from reid_stargan.gan.trainer import FROZEN_KEYS, TOOL, train_stargan
 from reid_stargan.utils import run as lifecycle
 from reid_stargan.utils.distributed import init_distributed
 from reid_stargan.utils.io import torch_load
-from reid_stargan.utils.rundir import claim_run_dir, discard_unstarted_run, make_run_dir
+from reid_stargan.utils.rundir import claim_run_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,18 +100,6 @@ def check_resume_domains(run_dir: Path, domains: int, saved: dict) -> None:
                          f"{domains}; resume on the same data, or start a new run")
 
 
-def _new_run_dir(cfg: StarGANConfig) -> Path:
-    """A new numbered run folder, named by rank 0; under torchrun the other ranks learn its name
-    through the process group, so all ranks write to the same folder."""
-    info = init_distributed(cfg.runtime.device)
-    made = make_run_dir(cfg.out_root, cfg.tag) if info.is_main else None
-    if not info.distributed:
-        return made
-    box = [str(made) if made else None]
-    dist.broadcast_object_list(box, src=0)
-    return Path(box[0])
-
-
 def main(argv: list[str] | None = None) -> Path | None:
     args = build_parser().parse_args(argv)
     if args.config is None and args.resume is None:
@@ -148,15 +134,11 @@ def main(argv: list[str] | None = None) -> Path | None:
         run_dir = Path(args.run_dir)
         claim_run_dir(run_dir, TOOL, write=False)
     else:
-        run_dir = _new_run_dir(cfg)
+        run_dir = new_run_dir(init_distributed(cfg.runtime.device), cfg.out_root, cfg.tag)
         created = run_dir if is_rank0 else None  # rank 0 cleans a failed start
-    try:
+    with discard_if_failed(created):
         path = train_stargan(cfg, run_dir, resume=True, progress=not args.no_progress, max_steps=args.max_steps,
                              overrides=args.overrides if args.resume else ())
-    except BaseException:
-        if created is not None:
-            discard_unstarted_run(created)  # a failed start leaves no empty numbered folder behind
-        raise
     if is_rank0:
         print(f"run folder: {run_dir}\ngenerator: {path}")
     return path

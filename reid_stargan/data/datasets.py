@@ -50,12 +50,8 @@ def build_dataset(name: str, root: str | os.PathLike, **options) -> ReidDataset 
     """Parse the data set `name` found at `root`: a registered parser (`DATASETS.names()`), or
     `package.module:function` for one of the user's own (imported, then called like the built-in ones:
     `function(root, **options)` returning a ReidDataset; options it does not take go to `**_`)."""
-    return resolve_parser(name)(root, **options)
-
-
-def resolve_parser(name: str):
     if ":" not in name:
-        return DATASETS.get(name)
+        return DATASETS.get(name)(root, **options)
     module_name, _, attr = name.partition(":")
     try:
         parser = getattr(importlib.import_module(module_name), attr)
@@ -64,7 +60,7 @@ def resolve_parser(name: str):
                            f"({exc}); is the module on PYTHONPATH?") from exc
     if not callable(parser):
         raise DatasetError(f"data.name={name!r}: {attr} is not a function")
-    return parser
+    return parser(root, **options)
 
 
 # ----------------------------------------------------------------------------- Market-style folders
@@ -248,8 +244,7 @@ def celeba(root: str | os.PathLike, attrs: list[str] | tuple[str, ...] = CELEBA_
         raise DatasetError(f"{root}: expected images/ and list_attr_celeba.txt (see datasets/README.md)")
     lines = attr_file.read_text().splitlines()
     all_names = lines[1].split()
-    missing = [a for a in attrs if a not in all_names]
-    if missing:
+    if missing := [a for a in attrs if a not in all_names]:
         raise DatasetError(f"unknown CelebA attribute(s) {missing}; valid: {', '.join(all_names)}")
     columns = [all_names.index(a) for a in attrs]
     rows = [ln.split() for ln in lines[2:] if ln.strip()]

@@ -83,8 +83,7 @@ class _Serializable:
     @classmethod
     def from_dict(cls, d: dict):
         names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
+        if unknown := set(d) - names:
             raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}; valid: {sorted(names)}")
         # JSON turns tuples into lists; colours are tuples here so instances stay hashable / comparable.
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
@@ -568,9 +567,8 @@ def make_synthetic(out_root: str | os.PathLike, num_train_ids: int = 100, num_te
     os.replace(tmp_root, out_root)
     _load_image_meta.cache_clear()
 
-    counts = {s: sum(e["split"] == s for e in entries) for s in SPLIT_DIRS}
-    return dict(root=str(out_root), **params,
-                num_images=len(entries), **{f"num_{s}": n for s, n in counts.items()},
+    return dict(root=str(out_root), **params, num_images=len(entries),
+                **{f"num_{s}": sum(e["split"] == s for e in entries) for s in SPLIT_DIRS},
                 seconds=round(time.perf_counter() - t0, 3))
 
 

@@ -43,12 +43,6 @@ def measure_quality(data: DataConfig, q: QualitySection, synthetic: bool, genera
     identity = quality.identity_preservation(features, generated, dataset.train, max_queries=q.max_generated)
     timings["identity_preservation_s"] = round(time.time() - start, 1)
 
-    fidelity = None
-    if synthetic:
-        start = time.time()
-        fidelity = quality.synthetic_fidelity(data.root, generated, max_images=q.max_generated)
-        timings["synthetic_fidelity_s"] = round(time.time() - start, 1)
-
     table = {
         "camera classifier: real held-out images in their camera (%)": style["real_heldout_acc"],
         "camera classifier: generated images in their TARGET camera (%)": style["generated_target_acc"],
@@ -58,7 +52,12 @@ def measure_quality(data: DataConfig, q: QualitySection, synthetic: bool, genera
         "identity preservation mAP, generated queries (%)": identity["generated"]["mAP"],
         "identity preservation rank-1, untranslated sources (reference) (%)": identity["source"]["rank1"],
     }
-    if fidelity is not None:
+
+    fidelity = None
+    if synthetic:
+        start = time.time()
+        fidelity = quality.synthetic_fidelity(data.root, generated, max_images=q.max_generated)
+        timings["synthetic_fidelity_s"] = round(time.time() - start, 1)
         g, s = fidelity["generated"], fidelity["identity"]
         table.update({
             "L1 vs true target rendering, in person mask (generated)": g["l1_masked"],

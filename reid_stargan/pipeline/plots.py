@@ -245,11 +245,10 @@ def loss_figure(stats_jsonl: str | os.PathLike, smoothing: int | None = None):
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 2.4 * rows + 0.5), sharex=True, squeeze=False)
     flat = list(axes.flat)
-    for ax, panel in zip(flat, panels):
-        _draw_panel(ax, panel, series[panel], span)
     for ax in flat[len(panels):]:
         fig.delaxes(ax)
-    for i, ax in enumerate(flat[:len(panels)]):
+    for i, (ax, panel) in enumerate(zip(flat, panels)):
+        _draw_panel(ax, panel, series[panel], span)
         if i + cols >= len(panels):  # lowest panel of its column (above a deleted one: sharex hid its labels)
             ax.xaxis.set_tick_params(labelbottom=True)
             ax.set_xlabel(x_name)

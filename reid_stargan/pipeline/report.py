@@ -34,8 +34,7 @@ def check_same_schedule(baseline: dict, camstyle: dict) -> None:
     a, b = baseline.get("schedule"), camstyle.get("schedule")
     if a is None or b is None:
         raise ReportError("metrics.json without a `schedule` block: cannot check the runs are comparable")
-    differing = [k for k in SCHEDULE_KEYS if a.get(k) != b.get(k)]
-    if differing:
+    if differing := [k for k in SCHEDULE_KEYS if a.get(k) != b.get(k)]:
         detail = ", ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in differing)
         raise ReportError(f"baseline and +CamStyle were trained with different schedules ({detail})")
 
@@ -58,13 +57,9 @@ def summarize(runs: list[dict]) -> dict:
 
 def gain_of(baseline_runs: list[dict], camstyle_runs: list[dict]) -> dict:
     """Mean per-seed gain (+CamStyle minus baseline), with its std over seeds when several ran."""
-    out = {}
-    for m in _reported([*baseline_runs, *camstyle_runs]):
-        deltas = [c[m] - b[m] for b, c in zip(baseline_runs, camstyle_runs)]
-        out[m] = round(statistics.fmean(deltas), 2)
-        if len(deltas) > 1:
-            out[f"{m}_std"] = round(statistics.stdev(deltas), 2)
-    return out
+    reported = _reported([*baseline_runs, *camstyle_runs])
+    deltas = [{m: c[m] - b[m] for m in reported} for b, c in zip(baseline_runs, camstyle_runs)]
+    return summarize(deltas) if reported else {}
 
 
 def _cell(row: dict, m: str, signed: bool = False) -> str:
@@ -98,9 +93,10 @@ def write_report(inputs: ReportInputs, runs: dict[str, list[dict]], face: dict |
     table = results_table(rows, gain, inputs.seeds)
 
     labels = (("baseline", "baseline"), ("+CamStyle", "camstyle"))
-    cmcs = {name: [r["cmc"] for r in runs[key]] for name, key in labels}
-    curves = {name: _per_rank(statistics.fmean, c) for name, c in cmcs.items()}
-    spread = {name: _per_rank(statistics.stdev, c) for name, c in cmcs.items()} if len(inputs.seeds) > 1 else None
+    by_rank = {name: list(zip(*(r["cmc"] for r in runs[key]))) for name, key in labels}  # each rank over seeds
+    curves = {name: [statistics.fmean(v) for v in values] for name, values in by_rank.items()}
+    spread = ({name: [statistics.stdev(v) for v in values] for name, values in by_rank.items()}
+              if len(inputs.seeds) > 1 else None)
     maps = {name: statistics.fmean(r["mAP"] for r in runs[key]) for name, key in labels}
     plots.cmc_plot(curves, layout.file("cmc.png"), max_rank=20, std=spread, maps=maps)
     if (layout.stargan / "stats.jsonl").is_file():
@@ -110,7 +106,6 @@ def write_report(inputs: ReportInputs, runs: dict[str, list[dict]], face: dict |
 
     stargan_summary = _read_json(layout.stargan / "summary.json")
     camstyle_summary = _read_json(layout.camstyle / "summary.json")
-    settings = _settings_rows(inputs, stargan_summary, face, gain)
     report = {
         "name": inputs.name,
         "data": {"name": inputs.data_name, "root": inputs.data_root, "num_cameras": inputs.num_cameras},
@@ -124,7 +119,7 @@ def write_report(inputs: ReportInputs, runs: dict[str, list[dict]], face: dict |
                                 ("images_in", "images_out", "skipped_existing", "failed", "seconds",
                                  "images_per_second", "d_target_accuracy")} if camstyle_summary else None,
         "quality": quality,
-        "settings": settings,
+        "settings": _settings_rows(inputs, stargan_summary, face, gain),
         "timings_s": inputs.timings,
         "markdown_table": table,
         "mINP": {k: summarize_metric(v, "mINP") for k, v in runs.items()},
@@ -166,11 +161,6 @@ def stargan_sentence(summary: dict, seconds: float | None) -> str:
     wall = f", {seconds / 60:.1f} min wall time" if seconds else ""
     return (f"StarGAN: {summary.get('step')} iterations at {size}, {summary.get('c_dim')} domains{wall}; its D puts "
             f"{_fmt(_percent(summary.get('d_acc_fake')))}% of the translations in their target domain.")
-
-
-def _per_rank(statistic, curves: list[list[float]]) -> list[float]:
-    """`statistic` (mean, std) over seeds at each rank of several CMC curves."""
-    return [statistic(values) for values in zip(*curves)]
 
 
 def _read_json(path: Path) -> dict:
@@ -261,13 +251,11 @@ def _markdown(report: dict, published: str) -> str:
            "Each row: a real image in its camera (framed), then its rendering in every camera.", "",
            stargan_sentence(report.get("stargan") or {}, (report.get("timings_s") or {}).get("stargan")), "",
            "StarGAN losses during training: ![losses](stargan_losses.png)", ""]
-    gen = report.get("camstyle_generation")
-    if gen:
+    if gen := report.get("camstyle_generation"):
         out += [f"{gen['images_out'] + gen['skipped_existing']} generated images "
                 f"({gen['failed']} failed sources), written at {gen['images_per_second']} images/s; "
                 f"the GAN's own discriminator puts {_fmt(gen['d_target_accuracy'])}% in their target camera.", ""]
-    quality = report.get("quality")
-    if quality:
+    if quality := report.get("quality"):
         out += ["## How good the translation is", "", "| measure | value |", "|---|---|"]
         out += [f"| {k} | {_fmt(v)} |" for k, v in quality.get("table", {}).items()]
         out += ["", quality.get("notes", ""), ""]

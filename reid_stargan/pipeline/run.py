@@ -161,9 +161,8 @@ class Pipeline:
     def face_config(self):
         from reid_stargan.gan.config import StarGANConfig
 
-        root = self.layout.face_fixture
         return self._tool_config(StarGANConfig, self.cfg.face.stargan,
-                                 [f"data.root={root}", f"train.seed={self.cfg.stargan_seed}"])
+                                 [f"data.root={self.layout.face_fixture}", f"train.seed={self.cfg.stargan_seed}"])
 
     # ------------------------------------------------------------------ the stage table
     def stage_table(self) -> list[Stage]:
@@ -205,10 +204,11 @@ class Pipeline:
         table.append(Stage("report", layout.file("report.md"), self._report))
         return table
 
-    def stage_plan(self, table: list[Stage] | None = None) -> dict[str, tuple[dict, list[str]]]:
-        """Stage name -> (the settings it runs with, the stages whose outputs it reads), recorded stages only."""
-        table = table or self.stage_table()
-        return {st.name: (self._flat(st.settings), list(st.reads)) for st in table if st.settings is not None}
+    def stage_plan(self) -> dict[str, tuple[dict, list[str]]]:
+        """Build the stage table (`self.table`) and return stage name -> (the settings it runs with, the
+        stages whose outputs it reads), recorded stages only."""
+        self.table = self.stage_table()
+        return {st.name: (self._flat(st.settings), list(st.reads)) for st in self.table if st.settings is not None}
 
     def _flat(self, tree: dict) -> dict:
         """Dotted keys; paths inside the run folder written relative to it, so a moved run still resumes."""
@@ -253,8 +253,7 @@ class Pipeline:
     def status(self) -> list[dict]:
         """The stage table as a user reads it: each stage, its output, and whether it is done, i.e.
         finished with the settings the config gives it now (a resume skips it)."""
-        self.table = self.stage_table()
-        plan = self.stage_plan(self.table)
+        plan = self.stage_plan()
         rows = []
         for st in self.table:
             record = self._record(st.name)
@@ -267,17 +266,16 @@ class Pipeline:
     def check_stage_records(self, plan: dict) -> None:
         """Refuse (StageConfigError) when a started stage's record differs from what it would run with now."""
         problems = []
-        for name in plan:
-            record = self._record(name)
+        for st in self.table:
+            record = self._record(st.name) if st.name in plan else None
             if record is None:
                 continue
-            if not record.get("finished") and not self._made_something(name):
+            if not record.get("finished") and not st.started(st.output):
                 continue  # it stopped before writing anything (e.g. a bad value): nothing ran with it
-            diffs = self._differences(name, plan, record)
-            if diffs:
+            if diffs := self._differences(st.name, plan, record):
                 state = "finished" if record.get("finished") else "started"
                 more = f", ... ({len(diffs)} in all)" if len(diffs) > 6 else ""
-                problems.append(f"stage {name} ({state}): {', '.join(diffs[:6])}{more}")
+                problems.append(f"stage {st.name} ({state}): {', '.join(diffs[:6])}{more}")
         if problems:
             raise StageConfigError(
                 f"{self.run_dir}: cannot resume, the config differs from what these stages ran with: "
@@ -294,11 +292,6 @@ class Pipeline:
             require_device(self.reid_config(mode, self.cfg.seeds[0]).train.device, f"reid_{mode} train.device")
         if self.cfg.face.enabled:
             require_device(self.face_config().runtime.device, "face runtime.device")
-
-    def _made_something(self, name: str) -> bool:
-        """Whether a stage that did not finish left outputs (made with its recorded settings)."""
-        stage = next((st for st in self.table if st.name == name), None)
-        return stage is not None and bool(stage.started(stage.output))
 
     def _legacy_check(self) -> None:
         """A run folder written before stage records: its config.yaml must match (seeds may change)."""
@@ -375,8 +368,7 @@ class Pipeline:
     def run(self) -> dict:
         # Checked before anything is run or written: config.yaml and the stage records stay true.
         self._legacy_check()
-        self.table = self.stage_table()
-        self.plan = self.stage_plan(self.table)
+        self.plan = self.stage_plan()
         self.check_devices()
         self.check_stage_records(self.plan)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -389,13 +381,11 @@ class Pipeline:
     def _report(self, results: dict) -> dict:
         from reid_stargan.pipeline.report import write_report
 
-        runs = {mode: [results[f"reid-{mode}-s{seed}"] for seed in self.cfg.seeds] for mode in ("baseline", "camstyle")}
-        return write_report(self.report_inputs(), runs, results.get("face"), results.get("quality"))
-
-    def report_inputs(self) -> ReportInputs:
         c = self.cfg
-        return ReportInputs(self.layout, c.name, c.data.name, c.data.root, self.num_cameras, c.synthetic.enabled,
-                            list(c.seeds), c.quality.grid_rows, self.timings)
+        runs = {mode: [results[f"reid-{mode}-s{seed}"] for seed in c.seeds] for mode in ("baseline", "camstyle")}
+        inputs = ReportInputs(self.layout, c.name, c.data.name, c.data.root, self.num_cameras, c.synthetic.enabled,
+                              list(c.seeds), c.quality.grid_rows, self.timings)
+        return write_report(inputs, runs, results.get("face"), results.get("quality"))
 
     def quality(self, generator: Path, camstyle: Path) -> dict:
         path = self.layout.file("quality.json")
