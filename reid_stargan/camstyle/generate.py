@@ -28,7 +28,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +182,7 @@ def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, re
                      out_dir: Path, num_cameras: int, options: GenerateOptions, device: torch.device,
                      unparsed_names: int = 0) -> dict:
     """generate_camstyle's work, with the folder's lock held."""
-    from reid_stargan.gan import load_discriminator, translate
+    from reid_stargan.gan import load_discriminator
 
     _claim_folder(out_dir, checkpoint, checkpoint_hash, info, num_cameras, options)
     # The options this folder was written with, in the form a config's `generate:` section takes.
@@ -191,6 +191,47 @@ def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, re
     # Sorted by path, then every num_shards-th: the union over shards is the whole set.
     own = sorted(records, key=lambda r: r.path)[options.shard_index::options.num_shards]
     links = camera_links(records)  # from the whole set, so every shard plans the same targets
+    jobs, skipped = _jobs_to_do(own, out_dir, num_cameras, options, links)
+    found = load_discriminator(checkpoint, device=device) if options.judge else None
+    tally = _translate_jobs(jobs, channels_last(generator, device, options.channels_last),
+                            found[0] if found is not None else None, out_dir, num_cameras, info["image_size"],
+                            options, device)
+
+    planned = _write_manifest(out_dir, records, num_cameras, options, links)
+    unreadable = {path for path, _ in tally.failed}
+    unmade = sum(len(job.targets) for job in jobs if job.record.path in unreadable)
+    missing = sum(not (out_dir / name).is_file() for name in planned)
+    written, seconds = tally.written, tally.seconds
+    summary = {
+        "checkpoint": str(checkpoint),
+        "checkpoint_sha256": checkpoint_hash,
+        "shard": f"{options.shard_index}/{options.num_shards}",
+        "images_in": len(own),
+        "images_out": written,
+        "skipped_existing": skipped,
+        "failed": len(tally.failed),
+        "unparsed_names": unparsed_names,
+        "failed_files": [{"path": p, "reason": r} for p, r in tally.failed[:50]],
+        # The whole folder at the end of this run (a shard's summary: all shards' outputs).
+        "planned_outputs": len(planned),
+        "missing_outputs": missing,
+        "unmade_outputs": unmade,
+        "complete": missing <= unmade,
+        "seconds": round(seconds, 3),
+        "images_per_second": round(written / seconds, 3) if seconds > 0 else None,
+        "d_target_accuracy": round(100.0 * tally.correct / tally.judged, 2) if tally.judged else None,
+        "device": str(device),
+        "options": asdict(options),
+    }
+    name = "summary.json" if options.num_shards == 1 else f"summary.shard-{options.shard_index}-of-{options.num_shards}.json"
+    atomic_write_json(out_dir / name, summary)
+    return summary
+
+
+def _jobs_to_do(own: list[Record], out_dir: Path, num_cameras: int, options: GenerateOptions,
+                links: dict) -> tuple[list[_Job], int]:
+    """This shard's images with the outputs still to write (all of them with `overwrite`), and how many
+    outputs already exist; leftover temporaries of the planned outputs are removed first."""
     plans = {record: planned_outputs(record, num_cameras, options, links) for record in own}
     _remove_stale_temporaries(out_dir, {name for targets in plans.values() for _, name in targets})
     jobs, skipped = [], 0
@@ -199,20 +240,32 @@ def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, re
         skipped += len(targets) - len(todo)
         if todo:
             jobs.append(_Job(record, todo))
+    return jobs, skipped
 
-    found = load_discriminator(checkpoint, device=device) if options.judge else None
-    judge = found[0] if found is not None else None
 
-    generator = channels_last(generator, device, options.channels_last)
-    start = time.time()
-    written, failed, correct, judged = 0, [], 0, 0
+@dataclass
+class _Tally:
+    written: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (source path, reason)
+    correct: int = 0  # translations the judge D places in their target camera
+    judged: int = 0
+    seconds: float = 0.0
+
+
+def _translate_jobs(jobs: list[_Job], generator, judge, out_dir: Path, num_cameras: int, image_size,
+                    options: GenerateOptions, device: torch.device) -> _Tally:
+    """Translate every job's image into its target cameras and write the files (threaded decode and
+    encode around one generator forward per batch)."""
+    from reid_stargan.gan import translate
+
+    tally, start = _Tally(), time.time()
     pending: list[Future] = []
     bar = progress_bar(sum(len(j.targets) for j in jobs), 0, options.progress, "camstyle", unit="img")
     with ThreadPoolExecutor(options.workers) as readers, ThreadPoolExecutor(options.workers) as writers:
-        for batch, images in _prefetched_batches(jobs, options.batch_size, readers, info["image_size"]):
+        for batch, images in _prefetched_batches(jobs, options.batch_size, readers, image_size):
             ok = [(job, img) for job, img in zip(batch, images) if not isinstance(img, BadImageError)]
-            failed += [(job.record.path, img.reason) for job, img in zip(batch, images)
-                       if isinstance(img, BadImageError)]
+            tally.failed += [(job.record.path, img.reason) for job, img in zip(batch, images)
+                             if isinstance(img, BadImageError)]
             if not ok:
                 continue
             x, labels, flat = _flatten_targets(ok, num_cameras)  # (N,3,H,W), (N,c_dim)
@@ -223,45 +276,17 @@ def _generate_locked(checkpoint, checkpoint_hash: str, generator, info: dict, re
             # Same rounding as torchvision.utils.save_image: x*255 + 0.5, clamped, truncated.
             pixels = from_gan_range(fake).permute(0, 2, 3, 1).cpu().numpy()  # (N,H,W,3) uint8
             if judge is not None:
-                hits = _judge(judge, pixels, labels, device)
-                correct, judged = correct + hits, judged + len(flat)
+                tally.correct += _judge(judge, pixels, labels, device)
+                tally.judged += len(flat)
             for (job, _dst, name), array in zip(flat, pixels):
                 pending.append(writers.submit(_write_output, array, out_dir / name, job.record, options))
-            written += len(flat)
+            tally.written += len(flat)
             bar.update(len(flat))
             pending = _drain(pending, keep=4 * options.batch_size * num_cameras)
         _drain(pending, keep=0)
     bar.close()
-    seconds = time.time() - start
-
-    planned = _write_manifest(out_dir, records, num_cameras, options, links)
-    unreadable = {path for path, _ in failed}
-    unmade = sum(len(job.targets) for job in jobs if job.record.path in unreadable)
-    missing = sum(not (out_dir / name).is_file() for name in planned)
-    summary = {
-        "checkpoint": str(checkpoint),
-        "checkpoint_sha256": checkpoint_hash,
-        "shard": f"{options.shard_index}/{options.num_shards}",
-        "images_in": len(own),
-        "images_out": written,
-        "skipped_existing": skipped,
-        "failed": len(failed),
-        "unparsed_names": unparsed_names,
-        "failed_files": [{"path": p, "reason": r} for p, r in failed[:50]],
-        # The whole folder at the end of this run (a shard's summary: all shards' outputs).
-        "planned_outputs": len(planned),
-        "missing_outputs": missing,
-        "unmade_outputs": unmade,
-        "complete": missing <= unmade,
-        "seconds": round(seconds, 3),
-        "images_per_second": round(written / seconds, 3) if seconds > 0 else None,
-        "d_target_accuracy": round(100.0 * correct / judged, 2) if judged else None,
-        "device": str(device),
-        "options": asdict(options),
-    }
-    name = "summary.json" if options.num_shards == 1 else f"summary.shard-{options.shard_index}-of-{options.num_shards}.json"
-    atomic_write_json(out_dir / name, summary)
-    return summary
+    tally.seconds = time.time() - start
+    return tally
 
 
 # ----------------------------------------------------------------------------- pieces
