@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,9 @@ def test_market1501_500k_distractors_are_appended(tmp_path):
     assert all(r.pid == 0 for r in big.gallery[len(plain.gallery):])
     with pytest.raises(DatasetError, match="500k"):
         build_dataset("market1501", tmp_path / "elsewhere", with_distractors=True)
+    # StarGAN reads the training split alone (DataConfig.build(train_only=True)): no distractor folder needed.
+    shutil.rmtree(root / "images")
+    assert build_dataset("market1501", root, with_distractors=True, train_only=True).train == plain.train
 
 
 def test_duke_names_and_camera_range(tmp_path):

@@ -163,7 +163,7 @@ def market1501(root: str | os.PathLike, with_distractors: bool = False, bad_name
     """Market-1501 (6 cameras). `with_distractors` appends the 500k distractor folder `images/`."""
     root = _find_root(root, "Market-1501-v15.09.15", "market1501", "Market-1501")
     extra = None
-    if with_distractors:
+    if with_distractors and not train_only:  # the distractors are gallery images: StarGAN's reading skips them
         extra = root / "images"
         if not extra.is_dir():
             raise DatasetError(f"with_distractors=true but {extra} (the Market-1501 500k distractors) is missing")

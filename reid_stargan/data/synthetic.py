@@ -503,8 +503,8 @@ def make_synthetic(out_root: str | os.PathLike, num_train_ids: int = 100, num_te
     """Write the synthetic set to ``out_root`` in Market-1501 layout and return a summary dict.
 
     The size defaults are the "demo" preset; ``make_synthetic(root, **PRESETS["tiny"])`` writes
-    another. The set is built in a sibling temporary folder and renamed into place, so ``out_root`` is either complete or
-    absent. An existing ``out_root`` is an error unless ``overwrite`` (and it is a synthetic set).
+    another. The set is built in a sibling temporary folder and renamed into place, so ``out_root``
+    is either complete or absent. An existing ``out_root`` is an error unless ``overwrite`` (and it is a synthetic set).
     Same arguments -> byte-identical files.
     """
     if not 2 <= min_cameras_per_id <= max_cameras_per_id <= num_cameras:
